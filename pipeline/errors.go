@@ -1,0 +1,88 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ValidationError lists every problem Start found with a query before doing any I/O.
+type ValidationError struct {
+	Problems []error
+}
+
+func (e *ValidationError) Error() string {
+	if len(e.Problems) == 1 {
+		return "sluice: invalid query: " + e.Problems[0].Error()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "sluice: invalid query: %d problems:", len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  - ")
+		b.WriteString(strings.ReplaceAll(p.Error(), "\n", "\n    "))
+	}
+	return b.String()
+}
+
+// Unwrap returns the problems, so errors.Is and errors.As look into each.
+func (e *ValidationError) Unwrap() []error { return e.Problems }
+
+// addProblem appends err to list, flattening joined errors so each problem is listed alone.
+func addProblem(list []error, err error) []error {
+	if err == nil {
+		return list
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		if _, isVal := err.(*ValidationError); !isVal {
+			for _, e := range j.Unwrap() {
+				list = addProblem(list, e)
+			}
+			return list
+		}
+	}
+	return append(list, err)
+}
+
+// BatchError reports the failure of one micro-batch: which batch, and which stage of the plan
+// failed ("source RateStreamV2[...]", "operator MapBatch", "sink ConsoleSink", "checkpoint").
+type BatchError struct {
+	BatchID int64
+	Stage   string
+	Err     error
+}
+
+func (e *BatchError) Error() string {
+	return fmt.Sprintf("sluice: batch %d: %s: %v", e.BatchID, e.Stage, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *BatchError) Unwrap() error { return e.Err }
+
+// stageError tags an error with the stage it came from while it travels up the operator chain.
+type stageError struct {
+	stage string
+	err   error
+}
+
+func (e *stageError) Error() string { return e.stage + ": " + e.err.Error() }
+func (e *stageError) Unwrap() error { return e.err }
+
+func tagStage(stage string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *stageError
+	if errors.As(err, &se) {
+		return err
+	}
+	return &stageError{stage: stage, err: err}
+}
+
+// batchError builds a BatchError, taking the stage from a tagged error if there is one.
+func batchError(id int64, stage string, err error) error {
+	var se *stageError
+	if errors.As(err, &se) {
+		stage, err = se.stage, se.err
+	}
+	return &BatchError{BatchID: id, Stage: stage, Err: err}
+}

@@ -1,0 +1,305 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/sluicedev/sluice/operators"
+	"github.com/sluicedev/sluice/sinks"
+	// The development sinks and sources are always available, as in Spark.
+	_ "github.com/sluicedev/sluice/sinks/console"
+	memsink "github.com/sluicedev/sluice/sinks/memory"
+	"github.com/sluicedev/sluice/sources"
+	_ "github.com/sluicedev/sluice/sources/rate"
+)
+
+// Pipeline creates streams and manages the queries started from them, like Spark's
+// SparkSession and StreamingQueryManager together. It is safe for concurrent use.
+type Pipeline struct {
+	cfg config
+
+	mu      sync.Mutex
+	active  map[string]*Query // by query ID
+	tables  map[string]*memsink.Sink
+	closing bool
+}
+
+type config struct {
+	mem       memory.Allocator
+	logger    *slog.Logger
+	sources   *sources.Registry
+	sinks     *sinks.Registry
+	listeners []Listener
+	retain    int64
+}
+
+// Option configures a Pipeline.
+type Option func(*config)
+
+// WithAllocator sets the allocator of every Arrow buffer the pipeline's queries build.
+// Default: memory.DefaultAllocator.
+func WithAllocator(mem memory.Allocator) Option { return func(c *config) { c.mem = mem } }
+
+// WithLogger sets the logger. Default: slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithSourceRegistry makes ReadStream().Format look up sources in r instead of
+// sources.Default.
+func WithSourceRegistry(r *sources.Registry) Option { return func(c *config) { c.sources = r } }
+
+// WithSinkRegistry makes WriteStream().Format look up sinks in r instead of sinks.Default.
+func WithSinkRegistry(r *sinks.Registry) Option { return func(c *config) { c.sinks = r } }
+
+// WithListener adds a listener for the events of every query of the pipeline.
+func WithListener(l Listener) Option {
+	return func(c *config) { c.listeners = append(c.listeners, l) }
+}
+
+// WithMinBatchesToRetain sets how many recent batches the checkpoint keeps (Spark's
+// spark.sql.streaming.minBatchesToRetain). Default 100; at least 1.
+func WithMinBatchesToRetain(n int) Option {
+	return func(c *config) { c.retain = int64(max(n, 1)) }
+}
+
+// New returns a Pipeline.
+func New(opts ...Option) *Pipeline {
+	cfg := config{mem: memory.DefaultAllocator, logger: slog.Default(), sources: sources.Default, sinks: sinks.Default, retain: 100}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Pipeline{cfg: cfg, active: map[string]*Query{}, tables: map[string]*memsink.Sink{}}
+}
+
+// Active returns the queries of this pipeline that are running.
+func (p *Pipeline) Active() []*Query {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]*Query, 0, len(p.active))
+	for _, q := range p.active {
+		out = append(out, q)
+	}
+	return out
+}
+
+// MemoryTable returns the table of the "memory" sink of the query named name (see
+// DataStreamWriter.QueryName). The table stays readable after the query stops, until Close.
+func (p *Pipeline) MemoryTable(name string) (*memsink.Sink, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.tables[name]
+	return t, ok
+}
+
+// Close stops every active query (see Query.Stop) and releases the memory tables.
+func (p *Pipeline) Close(ctx context.Context) error {
+	p.mu.Lock()
+	p.closing = true
+	qs := make([]*Query, 0, len(p.active))
+	for _, q := range p.active {
+		qs = append(qs, q)
+	}
+	p.mu.Unlock()
+	var errs []error
+	for _, q := range qs {
+		errs = append(errs, q.Stop(ctx))
+	}
+	p.mu.Lock()
+	for _, t := range p.tables {
+		t.Release()
+	}
+	p.tables = map[string]*memsink.Sink{}
+	p.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// DataStreamReader builds a streaming source, like Spark's DataStreamReader.
+type DataStreamReader struct {
+	p       *Pipeline
+	format  string
+	options map[string]string
+	source  sources.Source
+}
+
+// ReadStream starts describing a streaming source.
+func (p *Pipeline) ReadStream() *DataStreamReader {
+	return &DataStreamReader{p: p, options: map[string]string{}}
+}
+
+// Format names the source's format, such as "kinesis" or "rate".
+func (r *DataStreamReader) Format(name string) *DataStreamReader {
+	r.format = name
+	return r
+}
+
+// Option sets one source option. Keys are case-insensitive; values are parsed at Start.
+func (r *DataStreamReader) Option(key, value string) *DataStreamReader {
+	r.options[key] = value
+	return r
+}
+
+// Options sets several source options.
+func (r *DataStreamReader) Options(kv map[string]string) *DataStreamReader {
+	maps.Copy(r.options, kv)
+	return r
+}
+
+// Source uses src directly instead of a format from the registry (the typed path).
+func (r *DataStreamReader) Source(src sources.Source) *DataStreamReader {
+	r.source = src
+	return r
+}
+
+// Load returns the stream of the source's rows.
+func (r *DataStreamReader) Load() *Stream {
+	n := &node{kind: sourceNode, format: r.format, options: maps.Clone(r.options), source: r.source}
+	return &Stream{p: r.p, n: n}
+}
+
+// Stream is an unbounded table: the rows of a source, transformed. Streams are immutable:
+// every method returns a new Stream and leaves the receiver as it was.
+type Stream struct {
+	p *Pipeline
+	n *node
+}
+
+type nodeKind int
+
+const (
+	sourceNode nodeKind = iota
+	operatorNode
+	unionNode
+)
+
+// node is one step of the recorded plan.
+type node struct {
+	kind    nodeKind
+	parents []*node
+	// sourceNode
+	format  string
+	options map[string]string
+	source  sources.Source
+	// operatorNode
+	op operators.Operator
+	// problems found while building (reported by Start)
+	err error
+}
+
+func (s *Stream) with(n *node) *Stream { return &Stream{p: s.p, n: n} }
+
+// Transform appends an operator to the stream. It is how the operator packages plug into the
+// builder; MapBatch, Filter and the others are shorthands for it.
+func (s *Stream) Transform(op operators.Operator) *Stream {
+	n := &node{kind: operatorNode, parents: []*node{s.n}, op: op}
+	if op == nil {
+		n.err = errors.New("Transform: the operator is nil")
+	}
+	return s.with(n)
+}
+
+// BatchFunc is a Go function over whole batches; see MapBatch.
+type BatchFunc = operators.BatchFunc
+
+// MapBatch applies fn to every Arrow batch of the stream. fn borrows its input; it returns a
+// batch to pass on (the input itself, or a new batch which sluice releases), or nil to drop the
+// batch. fn may be called concurrently. schema declares the output schema, so that later stages
+// are checked at Start; pass nil when it is the input's schema (fn then must keep it).
+func (s *Stream) MapBatch(fn BatchFunc, schema ...*arrow.Schema) *Stream {
+	var sch *arrow.Schema
+	switch len(schema) {
+	case 0:
+	case 1:
+		sch = schema[0]
+	default:
+		n := &node{kind: operatorNode, parents: []*node{s.n}, op: operators.MapBatch("", nil, fn)}
+		n.err = errors.New("MapBatch: give at most one schema")
+		return s.with(n)
+	}
+	op := operators.MapBatch("MapBatch", sch, fn)
+	if sch == nil {
+		op = &keepSchema{Operator: op}
+	}
+	return s.Transform(op)
+}
+
+// keepSchema declares that an operator keeps its input's schema.
+type keepSchema struct{ operators.Operator }
+
+func (k *keepSchema) OutputSchema(in *arrow.Schema) (*arrow.Schema, error) {
+	if _, err := k.Operator.OutputSchema(in); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// Union returns the rows of s and of every other stream (Spark's union: all rows, duplicates
+// kept, columns matched by position). All streams must come from the same Pipeline and have the
+// same column types; the result has s's column names.
+func (s *Stream) Union(others ...*Stream) *Stream {
+	n := &node{kind: unionNode, parents: []*node{s.n}}
+	for i, o := range others {
+		if o == nil || o.p != s.p {
+			n.err = fmt.Errorf("Union: stream %d is nil or belongs to another Pipeline", i+1)
+			continue
+		}
+		n.parents = append(n.parents, o.n)
+	}
+	return s.with(n)
+}
+
+// describe returns a node's one-line description for Explain.
+func (n *node) describe(redact func(*node) map[string]string) string {
+	switch n.kind {
+	case sourceNode:
+		if n.source != nil && n.format == "" {
+			return "Source " + n.source.Description()
+		}
+		var b strings.Builder
+		b.WriteString("Source ")
+		b.WriteString(n.format)
+		writeOptions(&b, redact(n))
+		if n.source != nil {
+			b.WriteString(" ")
+			b.WriteString(n.source.Description())
+		}
+		return b.String()
+	case operatorNode:
+		if n.op == nil {
+			return "Operator <nil>"
+		}
+		return n.op.Name()
+	default:
+		return "Union"
+	}
+}
+
+func writeOptions(b *strings.Builder, kv map[string]string) {
+	if len(kv) == 0 {
+		return
+	}
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b.WriteString(" [")
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(b, "%s=%s", k, kv[k])
+	}
+	b.WriteString("]")
+}

@@ -1,0 +1,120 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// QueryProgress describes one micro-batch (or an idle trigger), with the field names of
+// Spark's StreamingQueryProgress, so its JSON reads like Spark's.
+type QueryProgress struct {
+	ID                     string                  `json:"id"`
+	RunID                  string                  `json:"runId"`
+	Name                   string                  `json:"name"`
+	Timestamp              string                  `json:"timestamp"`
+	BatchID                int64                   `json:"batchId"`
+	BatchDuration          int64                   `json:"batchDuration"`
+	NumInputRows           int64                   `json:"numInputRows"`
+	InputRowsPerSecond     float64                 `json:"inputRowsPerSecond"`
+	ProcessedRowsPerSecond float64                 `json:"processedRowsPerSecond"`
+	DurationMs             map[string]int64        `json:"durationMs"`
+	EventTime              map[string]string       `json:"eventTime,omitempty"`
+	StateOperators         []StateOperatorProgress `json:"stateOperators"`
+	Sources                []SourceProgress        `json:"sources"`
+	Sink                   SinkProgress            `json:"sink"`
+}
+
+// StateOperatorProgress describes a stateful operator's state after a batch.
+type StateOperatorProgress struct {
+	OperatorName    string           `json:"operatorName"`
+	NumRowsTotal    int64            `json:"numRowsTotal"`
+	NumRowsUpdated  int64            `json:"numRowsUpdated"`
+	MemoryUsedBytes int64            `json:"memoryUsedBytes"`
+	CustomMetrics   map[string]int64 `json:"customMetrics,omitempty"`
+}
+
+// SourceProgress describes what one source contributed to a batch.
+type SourceProgress struct {
+	Description            string            `json:"description"`
+	StartOffset            json.RawMessage   `json:"startOffset"`
+	EndOffset              json.RawMessage   `json:"endOffset"`
+	LatestOffset           json.RawMessage   `json:"latestOffset"`
+	NumInputRows           int64             `json:"numInputRows"`
+	InputRowsPerSecond     float64           `json:"inputRowsPerSecond"`
+	ProcessedRowsPerSecond float64           `json:"processedRowsPerSecond"`
+	Metrics                map[string]string `json:"metrics,omitempty"`
+}
+
+// SinkProgress describes what the sink received in a batch.
+type SinkProgress struct {
+	Description   string            `json:"description"`
+	NumOutputRows int64             `json:"numOutputRows"`
+	Metrics       map[string]string `json:"metrics,omitempty"`
+}
+
+// JSON returns the progress as indented JSON, as Spark's progress.json does.
+func (p QueryProgress) JSON() string {
+	b, _ := json.MarshalIndent(p, "", "  ")
+	return string(b)
+}
+
+// QueryStatus is what a query is doing now.
+type QueryStatus struct {
+	Message         string `json:"message"`
+	IsDataAvailable bool   `json:"isDataAvailable"`
+	IsTriggerActive bool   `json:"isTriggerActive"`
+}
+
+// Listener receives the events of a pipeline's queries. Its methods are called from the
+// query's goroutine, in order; they must return quickly.
+type Listener interface {
+	OnQueryStarted(QueryStartedEvent)
+	OnQueryProgress(QueryProgressEvent)
+	OnQueryTerminated(QueryTerminatedEvent)
+}
+
+// QueryStartedEvent is sent when a query has started.
+type QueryStartedEvent struct {
+	ID, RunID, Name string
+	Timestamp       time.Time
+}
+
+// QueryProgressEvent is sent after each micro-batch.
+type QueryProgressEvent struct {
+	Progress QueryProgress
+}
+
+// QueryTerminatedEvent is sent when a query has terminated; Err is nil when it was stopped or
+// finished its AvailableNow/Once work.
+type QueryTerminatedEvent struct {
+	ID, RunID string
+	Err       error
+}
+
+// ListenerFuncs is a Listener made of optional functions.
+type ListenerFuncs struct {
+	Started    func(QueryStartedEvent)
+	Progress   func(QueryProgressEvent)
+	Terminated func(QueryTerminatedEvent)
+}
+
+// OnQueryStarted implements Listener.
+func (l ListenerFuncs) OnQueryStarted(e QueryStartedEvent) {
+	if l.Started != nil {
+		l.Started(e)
+	}
+}
+
+// OnQueryProgress implements Listener.
+func (l ListenerFuncs) OnQueryProgress(e QueryProgressEvent) {
+	if l.Progress != nil {
+		l.Progress(e)
+	}
+}
+
+// OnQueryTerminated implements Listener.
+func (l ListenerFuncs) OnQueryTerminated(e QueryTerminatedEvent) {
+	if l.Terminated != nil {
+		l.Terminated(e)
+	}
+}

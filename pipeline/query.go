@@ -1,0 +1,746 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sluicedev/sluice/checkpoint"
+	"github.com/sluicedev/sluice/operators"
+	"github.com/sluicedev/sluice/sinks"
+	memsink "github.com/sluicedev/sluice/sinks/memory"
+	"github.com/sluicedev/sluice/sources"
+)
+
+// pollingDelay is how long ProcessingTime(0) waits when no new data is available (Spark's
+// spark.sql.streaming.pollingDelay).
+const pollingDelay = 10 * time.Millisecond
+
+// idleProgressInterval is how often a query with no new data still reports progress (Spark's
+// spark.sql.streaming.noDataProgressEventInterval).
+const idleProgressInterval = 10 * time.Second
+
+// recentProgressSize is how many progress reports a query keeps.
+const recentProgressSize = 100
+
+// Query is a running streaming query, the handle Start returns. Its methods are safe for
+// concurrent use.
+type Query struct {
+	p      *Pipeline
+	pl     *plan
+	id     string
+	runID  string
+	log    *checkpoint.Log
+	lock   io.Closer
+	temp   string
+	logger *slog.Logger
+
+	cancel   context.CancelFunc
+	stopCh   chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+
+	mu     sync.Mutex
+	status QueryStatus
+	recent []QueryProgress
+	err    error
+
+	// Owned by the query's goroutine.
+	nextID       int64
+	starts       []sources.Offset // where the next batch starts, per source
+	pending      *checkpoint.Offsets
+	fixedEnds    []sources.Offset // AvailableNow end for sources without their own support
+	lastTrigger  time.Time
+	lastProgress time.Time
+}
+
+type batchPlan struct {
+	id      int64
+	starts  []sources.Offset
+	ends    []sources.Offset
+	latest  []sources.Offset
+	replay  bool
+	started time.Time
+	dur     map[string]int64
+}
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func start(ctx context.Context, p *Pipeline, pl *plan) (q *Query, err error) {
+	p.mu.Lock()
+	closing := p.closing
+	if pl.name != "" {
+		for _, a := range p.active {
+			if a.pl.name == pl.name {
+				p.mu.Unlock()
+				return nil, fmt.Errorf("sluice: a query named %q is already active", pl.name)
+			}
+		}
+	}
+	p.mu.Unlock()
+	if closing {
+		return nil, errors.New("sluice: the pipeline is closed")
+	}
+	store, temp, err := openCheckpoint(pl.checkpoint)
+	if err != nil {
+		return nil, err
+	}
+	q = &Query{p: p, pl: pl, temp: temp, log: checkpoint.NewLog(store), runID: newUUID(),
+		stopCh: make(chan struct{}), done: make(chan struct{})}
+	if temp != "" {
+		p.cfg.logger.Warn("sluice: no checkpointLocation given; using a temporary checkpoint, removed when the query stops cleanly. Progress is lost across restarts.", "checkpoint", temp)
+	}
+	var cleanup []func()
+	defer func() {
+		if err != nil {
+			for i := len(cleanup) - 1; i >= 0; i-- {
+				cleanup[i]()
+			}
+			if temp != "" {
+				_ = os.RemoveAll(temp)
+			}
+		}
+	}()
+	if q.lock, err = store.Lock(ctx); err != nil {
+		return nil, fmt.Errorf("sluice: checkpoint %s: %w", store, err)
+	}
+	cleanup = append(cleanup, func() { q.lock.Close() })
+	if err := q.restore(ctx); err != nil {
+		return nil, err
+	}
+	name := pl.name
+	if name == "" {
+		name = q.id
+	}
+	q.logger = p.cfg.logger.With("query", name, "runId", q.runID)
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	q.cancel = cancel
+	cleanup = append(cleanup, cancel)
+	// Cancelling Start's ctx stops the query at once.
+	stopAfter := context.AfterFunc(ctx, cancel)
+	cleanup = append(cleanup, func() { stopAfter() })
+
+	q.setStatus("Initializing sources", false, false)
+	for i, sp := range pl.paths {
+		info := sources.Info{QueryID: q.id, Index: i, Allocator: p.cfg.mem, Logger: q.logger,
+			MetadataDir: path.Join(store.String(), checkpoint.SourcesDir, strconv.Itoa(i))}
+		if err := sp.source.Open(ctx, info); err != nil {
+			sp.source.Close(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("sluice: open source %s: %w", sp.source.Description(), err)
+		}
+		src := sp.source
+		cleanup = append(cleanup, func() { src.Close(context.WithoutCancel(ctx)) })
+	}
+	if err := pl.sink.Open(ctx, sinks.Info{QueryID: q.id, QueryName: pl.name, Schema: pl.schema, OutputMode: pl.mode, Allocator: p.cfg.mem, Logger: q.logger}); err != nil {
+		pl.sink.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("sluice: open sink %s: %w", pl.sinkDesc, err)
+	}
+	cleanup = append(cleanup, func() { pl.sink.Close(context.WithoutCancel(ctx)) })
+	for _, sp := range pl.paths {
+		for _, chain := range sp.chains {
+			for _, op := range chain {
+				if o, ok := op.(operators.Opener); ok {
+					if err := o.Open(ctx); err != nil {
+						return nil, fmt.Errorf("sluice: open operator %s: %w", op.Name(), err)
+					}
+				}
+			}
+		}
+	}
+
+	p.mu.Lock()
+	if ms, ok := pl.sink.(*memsink.Sink); ok {
+		if old := p.tables[pl.name]; old != nil {
+			old.Release()
+		}
+		p.tables[pl.name] = ms
+	}
+	p.active[q.id] = q
+	p.mu.Unlock()
+
+	q.logger.Info("sluice: query started", "id", q.id, "checkpoint", store.String(), "trigger", pl.trigger.String(), "nextBatch", q.nextID)
+	for _, l := range p.cfg.listeners {
+		l.OnQueryStarted(QueryStartedEvent{ID: q.id, RunID: q.runID, Name: pl.name, Timestamp: time.Now()})
+	}
+	go q.run(runCtx, stopAfter)
+	return q, nil
+}
+
+// restore reads the checkpoint: the query ID, where the next batch starts, and a batch that
+// was planned but not committed.
+func (q *Query) restore(ctx context.Context) error {
+	meta, ok, err := q.log.Metadata(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		meta = checkpoint.Metadata{ID: newUUID()}
+		if err := q.log.WriteMetadata(ctx, meta); err != nil {
+			return err
+		}
+	}
+	q.id = meta.ID
+	latest, ok, err := q.log.Latest(ctx, checkpoint.OffsetsDir)
+	if err != nil {
+		return err
+	}
+	lastCommit, hasCommit, err := q.log.Latest(ctx, checkpoint.CommitsDir)
+	if err != nil {
+		return err
+	}
+	q.starts = make([]sources.Offset, len(q.pl.paths))
+	if !ok {
+		if hasCommit {
+			return &checkpoint.CorruptError{File: q.log.Store().String() + "/" + checkpoint.CommitsDir, Err: errors.New("commits exist but no offsets")}
+		}
+		return nil // initial offsets are taken when the first batch is planned
+	}
+	offs, ok, err := q.log.Offsets(ctx, latest)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("checkpoint: offsets/%d vanished while reading", latest)
+	}
+	if len(offs.Sources) != len(q.pl.paths) {
+		return fmt.Errorf("sluice: checkpoint %s was written by a query with %d sources; this query has %d (use a new checkpointLocation for a changed query)", q.log.Store(), len(offs.Sources), len(q.pl.paths))
+	}
+	switch {
+	case hasCommit && lastCommit > latest:
+		return &checkpoint.CorruptError{File: q.log.Store().String() + "/" + checkpoint.CommitsDir, Err: fmt.Errorf("commit %d is ahead of the last offsets %d", lastCommit, latest)}
+	case hasCommit && lastCommit == latest:
+		q.nextID = latest + 1
+		for i, s := range offs.Sources {
+			q.starts[i] = sources.Offset(s.End)
+		}
+	default:
+		if latest > 0 {
+			if ok, err := q.log.HasCommit(ctx, latest-1); err != nil {
+				return err
+			} else if !ok {
+				return &checkpoint.CorruptError{File: q.log.Store().String() + "/" + checkpoint.CommitsDir, Err: fmt.Errorf("batch %d was planned but batch %d has no commit", latest, latest-1)}
+			}
+		}
+		q.nextID = latest
+		q.pending = &offs
+		for i, s := range offs.Sources {
+			q.starts[i] = sources.Offset(s.Start)
+		}
+	}
+	return nil
+}
+
+func (q *Query) setStatus(msg string, data, active bool) {
+	q.mu.Lock()
+	q.status = QueryStatus{Message: msg, IsDataAvailable: data, IsTriggerActive: active}
+	q.mu.Unlock()
+}
+
+func (q *Query) stopping() bool {
+	select {
+	case <-q.stopCh:
+		return true
+	default:
+		return false
+	}
+}
+
+func (q *Query) run(ctx context.Context, stopAfter func() bool) {
+	err := q.loop(ctx)
+	if err != nil && ctx.Err() != nil {
+		// Start's context was cancelled or Stop ran out of time: a stop, not a failure.
+		q.logger.Info("sluice: query cancelled", "err", err)
+		err = nil
+	}
+	stopAfter()
+	cctx := context.Background()
+	for _, sp := range q.pl.paths {
+		for _, chain := range sp.chains {
+			for _, op := range chain {
+				if c, ok := op.(operators.Closer); ok {
+					err = errors.Join(err, c.Close(cctx))
+				}
+			}
+		}
+		if cerr := sp.source.Close(cctx); cerr != nil {
+			q.logger.Warn("sluice: close source", "source", sp.source.Description(), "err", cerr)
+		}
+	}
+	if cerr := q.pl.sink.Close(cctx); cerr != nil {
+		q.logger.Warn("sluice: close sink", "sink", q.pl.sinkDesc, "err", cerr)
+	}
+	q.lock.Close()
+	if err == nil && q.temp != "" {
+		_ = os.RemoveAll(q.temp)
+	}
+	q.cancel()
+	if err != nil {
+		q.logger.Error("sluice: query failed", "err", err)
+	} else {
+		q.logger.Info("sluice: query stopped")
+	}
+	q.mu.Lock()
+	q.err = err
+	q.status = QueryStatus{Message: "Stopped"}
+	q.mu.Unlock()
+	q.p.mu.Lock()
+	delete(q.p.active, q.id)
+	q.p.mu.Unlock()
+	for _, l := range q.p.cfg.listeners {
+		l.OnQueryTerminated(QueryTerminatedEvent{ID: q.id, RunID: q.runID, Err: err})
+	}
+	close(q.done)
+}
+
+// limit is the read limit of source i for the query's trigger.
+func (q *Query) limit(i int) sources.ReadLimit {
+	if _, isOnce := q.pl.trigger.(once); isOnce {
+		return sources.ReadLimit{}
+	}
+	if l, ok := q.pl.paths[i].source.(sources.Limiter); ok {
+		return l.DefaultReadLimit()
+	}
+	return sources.ReadLimit{}
+}
+
+func (q *Query) loop(ctx context.Context) error {
+	if q.pending != nil {
+		b := &batchPlan{id: q.pending.BatchID, replay: true, started: time.Now(), dur: map[string]int64{}}
+		for _, s := range q.pending.Sources {
+			b.starts = append(b.starts, sources.Offset(s.Start))
+			b.ends = append(b.ends, sources.Offset(s.End))
+		}
+		b.latest = b.ends
+		q.logger.Info("sluice: replaying uncommitted batch", "batchId", b.id)
+		if err := q.runBatch(ctx, b); err != nil {
+			return err
+		}
+		q.pending = nil
+		if _, isOnce := q.pl.trigger.(once); isOnce {
+			return nil
+		}
+	}
+	switch t := q.pl.trigger.(type) {
+	case once:
+		_, err := q.step(ctx)
+		return err
+	case availableNow:
+		if err := q.prepareAvailableNow(ctx); err != nil {
+			return err
+		}
+		for !q.stopping() {
+			ran, err := q.step(ctx)
+			if err != nil || !ran {
+				return err
+			}
+		}
+		return nil
+	case processingTime:
+		for {
+			if q.stopping() {
+				return nil
+			}
+			began := time.Now()
+			ran, err := q.step(ctx)
+			if err != nil {
+				return err
+			}
+			var wait time.Duration
+			switch {
+			case t.interval > 0:
+				next := began.Truncate(t.interval).Add(t.interval)
+				wait = time.Until(next)
+				if wait < 0 && ran {
+					q.logger.Warn("sluice: current batch is falling behind the trigger interval", "interval", t.interval, "took", time.Since(began))
+				}
+			case !ran:
+				wait = pollingDelay
+			}
+			if wait <= 0 {
+				continue
+			}
+			q.setStatus("Waiting for next trigger", false, false)
+			timer := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return ctx.Err()
+			case <-q.stopCh:
+				timer.Stop()
+				return nil
+			case <-timer.C:
+			}
+		}
+	}
+	return fmt.Errorf("sluice: unknown trigger %v", q.pl.trigger)
+}
+
+func (q *Query) prepareAvailableNow(ctx context.Context) error {
+	q.fixedEnds = make([]sources.Offset, len(q.pl.paths))
+	for i, sp := range q.pl.paths {
+		if an, ok := sp.source.(sources.AvailableNow); ok {
+			if err := an.PrepareForAvailableNow(ctx); err != nil {
+				return fmt.Errorf("sluice: source %s: prepare for AvailableNow: %w", sp.source.Description(), err)
+			}
+			continue
+		}
+		start, err := q.startOf(ctx, i)
+		if err != nil {
+			return err
+		}
+		end, err := sp.source.LatestOffset(ctx, start, sources.ReadLimit{})
+		if err != nil {
+			return fmt.Errorf("sluice: source %s: latest offset: %w", sp.source.Description(), err)
+		}
+		q.fixedEnds[i] = end
+	}
+	return nil
+}
+
+// startOf returns where source i's next batch starts, taking its initial offset the first time.
+func (q *Query) startOf(ctx context.Context, i int) (sources.Offset, error) {
+	if q.starts[i] == nil {
+		src := q.pl.paths[i].source
+		off, err := src.InitialOffset(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("sluice: source %s: initial offset: %w", src.Description(), err)
+		}
+		q.starts[i] = off
+	}
+	return q.starts[i], nil
+}
+
+// step plans and runs the next batch; ran is false when no source had new data.
+func (q *Query) step(ctx context.Context) (ran bool, err error) {
+	b := &batchPlan{id: q.nextID, started: time.Now(), dur: map[string]int64{}}
+	q.setStatus("Getting offsets from sources", false, true)
+	t0 := time.Now()
+	newData := false
+	for i, sp := range q.pl.paths {
+		start, err := q.startOf(ctx, i)
+		if err != nil {
+			return false, &BatchError{BatchID: b.id, Stage: "source " + sp.source.Description(), Err: err}
+		}
+		var end sources.Offset
+		if q.fixedEnds != nil && q.fixedEnds[i] != nil {
+			end = q.fixedEnds[i]
+		} else if end, err = sp.source.LatestOffset(ctx, start, q.limit(i)); err != nil {
+			return false, &BatchError{BatchID: b.id, Stage: "source " + sp.source.Description(), Err: fmt.Errorf("latest offset: %w", err)}
+		}
+		b.starts = append(b.starts, start)
+		b.ends = append(b.ends, end)
+		newData = newData || !bytes.Equal(start, end)
+	}
+	b.latest = b.ends
+	b.dur["latestOffset"] = time.Since(t0).Milliseconds()
+	if !newData {
+		q.setStatus("Waiting for data to arrive", false, false)
+		q.idleProgress()
+		return false, nil
+	}
+	q.setStatus("Processing new data", true, true)
+	t0 = time.Now()
+	offs := checkpoint.Offsets{BatchID: b.id, TimestampMs: nowMs(b.started)}
+	for i, sp := range q.pl.paths {
+		offs.Sources = append(offs.Sources, checkpoint.SourceOffsets{Description: sp.source.Description(), Start: b.starts[i], End: b.ends[i]})
+	}
+	if err := q.log.WriteOffsets(ctx, offs); err != nil {
+		return false, &BatchError{BatchID: b.id, Stage: "checkpoint", Err: err}
+	}
+	b.dur["walCommit"] = time.Since(t0).Milliseconds()
+	return true, q.runBatch(ctx, b)
+}
+
+// runBatch runs a planned batch (its offsets are in the log) through the sink and commits it.
+func (q *Query) runBatch(ctx context.Context, b *batchPlan) error {
+	pl := q.pl
+	inRows := make([]atomic.Int64, len(pl.paths))
+	var outRows int64
+	skip := false
+	if idem, ok := pl.sink.(sinks.Idempotent); ok {
+		last, has, err := idem.LastBatchID(ctx)
+		if err != nil {
+			return &BatchError{BatchID: b.id, Stage: "sink " + pl.sinkDesc, Err: err}
+		}
+		skip = has && b.id <= last
+	}
+	t0 := time.Now()
+	if skip {
+		q.logger.Info("sluice: sink already holds batch; skipping it", "batchId", b.id)
+	} else {
+		var err error
+		outRows, err = q.execute(ctx, b, inRows)
+		if err != nil {
+			return err
+		}
+	}
+	b.dur["addBatch"] = time.Since(t0).Milliseconds()
+	t0 = time.Now()
+	if err := q.log.WriteCommit(ctx, checkpoint.Commit{BatchID: b.id, TimestampMs: nowMs(time.Now())}); err != nil {
+		return &BatchError{BatchID: b.id, Stage: "checkpoint", Err: err}
+	}
+	for i, sp := range pl.paths {
+		if err := sp.source.Commit(ctx, b.ends[i]); err != nil {
+			return &BatchError{BatchID: b.id, Stage: "source " + sp.source.Description(), Err: fmt.Errorf("commit: %w", err)}
+		}
+	}
+	if keep := b.id - q.p.cfg.retain + 1; keep > 0 {
+		if err := q.log.Purge(ctx, keep); err != nil {
+			q.logger.Warn("sluice: purge old checkpoint entries", "err", err)
+		}
+	}
+	b.dur["commitOffsets"] = time.Since(t0).Milliseconds()
+	q.starts = b.ends
+	q.nextID = b.id + 1
+	q.report(b, inRows, outRows)
+	return nil
+}
+
+// execute reads every source's range through the operators into the sink.
+func (q *Query) execute(ctx context.Context, b *batchPlan, inRows []atomic.Int64) (int64, error) {
+	pl := q.pl
+	sinkStage := "sink " + pl.sinkDesc
+	w, err := pl.sink.Begin(ctx, b.id)
+	if err != nil {
+		return 0, &BatchError{BatchID: b.id, Stage: sinkStage, Err: err}
+	}
+	var mu sync.Mutex // the sink's writer is not used concurrently
+	var outRows int64
+	write := func(rec arrow.RecordBatch) error {
+		if pl.schema != nil && !rec.Schema().Equal(pl.schema) {
+			return &stageError{stage: "plan", err: fmt.Errorf("a batch with schema %s reached the sink; the plan's schema is %s", rec.Schema(), pl.schema)}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		outRows += rec.NumRows()
+		return tagStage(sinkStage, w.Write(ctx, rec))
+	}
+	g, gctx := errgroup.WithContext(operators.WithAllocator(ctx, q.p.cfg.mem))
+	for i, sp := range pl.paths {
+		if bytes.Equal(b.starts[i], b.ends[i]) {
+			continue
+		}
+		emits := make([]operators.Emit, len(sp.chains))
+		for c, chain := range sp.chains {
+			emits[c] = chainEmit(gctx, chain, write)
+		}
+		g.Go(func() error {
+			emit := func(rec arrow.RecordBatch) error {
+				inRows[i].Add(rec.NumRows())
+				for _, e := range emits {
+					if err := e(rec); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			return tagStage("source "+sp.source.Description(), sp.source.Read(gctx, b.starts[i], b.ends[i], emit))
+		})
+	}
+	if err := g.Wait(); err != nil {
+		if aerr := w.Abort(context.WithoutCancel(ctx)); aerr != nil {
+			q.logger.Warn("sluice: abort sink batch", "batchId", b.id, "err", aerr)
+		}
+		return 0, batchError(b.id, "source", err)
+	}
+	if err := w.Commit(ctx); err != nil {
+		return 0, &BatchError{BatchID: b.id, Stage: sinkStage, Err: err}
+	}
+	return outRows, nil
+}
+
+// chainEmit composes operators into one Emit ending in final.
+func chainEmit(ctx context.Context, chain []operators.Operator, final operators.Emit) operators.Emit {
+	emit := final
+	for i := len(chain) - 1; i >= 0; i-- {
+		op, next := chain[i], emit
+		stage := "operator " + op.Name()
+		emit = func(rec arrow.RecordBatch) error {
+			return tagStage(stage, op.Process(ctx, rec, next))
+		}
+	}
+	return emit
+}
+
+func rate(rows int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(rows) / d.Seconds()
+}
+
+func (q *Query) report(b *batchPlan, inRows []atomic.Int64, outRows int64) {
+	now := time.Now()
+	took := now.Sub(b.started)
+	b.dur["triggerExecution"] = took.Milliseconds()
+	b.dur["queryPlanning"] = 0
+	b.dur["getBatch"] = 0
+	sinceLast := now.Sub(q.lastTrigger)
+	if q.lastTrigger.IsZero() {
+		sinceLast = took
+	}
+	q.lastTrigger = b.started
+	var total int64
+	prog := QueryProgress{ID: q.id, RunID: q.runID, Name: q.pl.name, Timestamp: b.started.UTC().Format("2006-01-02T15:04:05.000Z"),
+		BatchID: b.id, BatchDuration: took.Milliseconds(), DurationMs: b.dur, StateOperators: []StateOperatorProgress{}}
+	for i, sp := range q.pl.paths {
+		n := inRows[i].Load()
+		total += n
+		spg := SourceProgress{Description: sp.source.Description(), EndOffset: b.ends[i], LatestOffset: b.latest[i],
+			NumInputRows: n, InputRowsPerSecond: rate(n, sinceLast), ProcessedRowsPerSecond: rate(n, took)}
+		if b.id > 0 || b.replay {
+			spg.StartOffset = b.starts[i]
+		}
+		if mr, ok := sp.source.(sources.MetricsReporter); ok {
+			spg.Metrics = mr.Metrics(b.ends[i])
+		}
+		prog.Sources = append(prog.Sources, spg)
+	}
+	prog.NumInputRows = total
+	prog.InputRowsPerSecond = rate(total, sinceLast)
+	prog.ProcessedRowsPerSecond = rate(total, took)
+	prog.Sink = SinkProgress{Description: q.pl.sinkDesc, NumOutputRows: outRows}
+	if mr, ok := q.pl.sink.(interface{ Metrics() map[string]string }); ok {
+		prog.Sink.Metrics = mr.Metrics()
+	}
+	q.publish(prog)
+	q.logger.Debug("sluice: batch committed", "batchId", b.id, "numInputRows", total, "durationMs", took.Milliseconds())
+}
+
+// idleProgress reports a no-data progress at most every idleProgressInterval, as Spark does.
+func (q *Query) idleProgress() {
+	now := time.Now()
+	if now.Sub(q.lastProgress) < idleProgressInterval {
+		return
+	}
+	prog := QueryProgress{ID: q.id, RunID: q.runID, Name: q.pl.name, Timestamp: now.UTC().Format("2006-01-02T15:04:05.000Z"),
+		BatchID: q.nextID, DurationMs: map[string]int64{}, StateOperators: []StateOperatorProgress{},
+		Sink: SinkProgress{Description: q.pl.sinkDesc}}
+	for i, sp := range q.pl.paths {
+		spg := SourceProgress{Description: sp.source.Description(), StartOffset: q.starts[i], EndOffset: q.starts[i], LatestOffset: q.starts[i]}
+		if mr, ok := sp.source.(sources.MetricsReporter); ok {
+			spg.Metrics = mr.Metrics(q.starts[i])
+		}
+		prog.Sources = append(prog.Sources, spg)
+	}
+	q.publish(prog)
+}
+
+func (q *Query) publish(prog QueryProgress) {
+	q.lastProgress = time.Now()
+	q.mu.Lock()
+	q.recent = append(q.recent, prog)
+	if len(q.recent) > recentProgressSize {
+		q.recent = append(q.recent[:0:0], q.recent[len(q.recent)-recentProgressSize:]...)
+	}
+	q.mu.Unlock()
+	for _, l := range q.p.cfg.listeners {
+		l.OnQueryProgress(QueryProgressEvent{Progress: prog})
+	}
+}
+
+// ID returns the query's ID, which is kept in the checkpoint and so stable across restarts.
+func (q *Query) ID() string { return q.id }
+
+// RunID returns the ID of this run of the query, new at every Start.
+func (q *Query) RunID() string { return q.runID }
+
+// Name returns the name given with QueryName, or "".
+func (q *Query) Name() string { return q.pl.name }
+
+// Explain returns the query's plan: the trigger, the checkpoint, the tree of stages from the
+// sink down to the sources (with their options, secrets redacted) and the output schema.
+func (q *Query) Explain() string { return q.pl.explain }
+
+// Status returns what the query is doing now.
+func (q *Query) Status() QueryStatus {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.status
+}
+
+// LastProgress returns the most recent progress report, or nil before the first.
+func (q *Query) LastProgress() *QueryProgress {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.recent) == 0 {
+		return nil
+	}
+	p := q.recent[len(q.recent)-1]
+	return &p
+}
+
+// RecentProgress returns the most recent progress reports, oldest first (at most 100).
+func (q *Query) RecentProgress() []QueryProgress {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return append([]QueryProgress(nil), q.recent...)
+}
+
+// IsActive reports whether the query is still running.
+func (q *Query) IsActive() bool {
+	select {
+	case <-q.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Err returns the error that terminated the query, or nil while it runs or when it was stopped
+// or finished normally.
+func (q *Query) Err() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.err
+}
+
+// Done returns a channel closed when the query has terminated.
+func (q *Query) Done() <-chan struct{} { return q.done }
+
+// AwaitTermination waits until the query terminates and returns Err, or returns ctx.Err() if
+// ctx ends first (the query keeps running).
+func (q *Query) AwaitTermination(ctx context.Context) error {
+	select {
+	case <-q.done:
+		return q.Err()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stop stops the query gracefully: the batch in flight finishes and is committed, then the
+// sources and the sink are closed and the checkpoint is released. If ctx ends first, the
+// batch in flight is abandoned (it is replayed at the next start) and Stop returns ctx.Err()
+// once the query has terminated. Stop on a terminated query returns nil.
+func (q *Query) Stop(ctx context.Context) error {
+	q.stopOnce.Do(func() { close(q.stopCh) })
+	select {
+	case <-q.done:
+		return nil
+	case <-ctx.Done():
+		q.cancel()
+		<-q.done
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,454 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/sluicedev/sluice/arrowbatch"
+	"github.com/sluicedev/sluice/checkpoint"
+	"github.com/sluicedev/sluice/operators"
+	"github.com/sluicedev/sluice/optspec"
+	"github.com/sluicedev/sluice/sinks"
+	"github.com/sluicedev/sluice/sinks/foreach"
+	memsink "github.com/sluicedev/sluice/sinks/memory"
+	"github.com/sluicedev/sluice/sources"
+)
+
+// The writer options that the pipeline itself consumes; every other option goes to the sink.
+const optCheckpointLocation = "checkpointLocation"
+
+// DataStreamWriter describes where and how a stream is written, like Spark's
+// DataStreamWriter. Nothing happens until Start.
+type DataStreamWriter struct {
+	s         *Stream
+	format    string
+	options   map[string]string
+	sink      sinks.Sink
+	mode      string
+	name      string
+	trigger   Trigger
+	problems  []error
+	sinkKinds int
+}
+
+// WriteStream starts describing the output of s.
+func (s *Stream) WriteStream() *DataStreamWriter {
+	return &DataStreamWriter{s: s, options: map[string]string{}, trigger: ProcessingTime(0)}
+}
+
+// Format names the sink's format, such as "console" or "memory".
+func (w *DataStreamWriter) Format(name string) *DataStreamWriter {
+	w.format = name
+	w.sinkKinds++
+	return w
+}
+
+// Option sets one option: "checkpointLocation", or an option of the sink. Keys are
+// case-insensitive.
+func (w *DataStreamWriter) Option(key, value string) *DataStreamWriter {
+	w.options[key] = value
+	return w
+}
+
+// Options sets several options.
+func (w *DataStreamWriter) Options(kv map[string]string) *DataStreamWriter {
+	maps.Copy(w.options, kv)
+	return w
+}
+
+// OutputMode sets the output mode: "append" (the default), "update" or "complete".
+func (w *DataStreamWriter) OutputMode(mode string) *DataStreamWriter {
+	w.mode = mode
+	return w
+}
+
+// QueryName names the query; the "memory" sink's table takes this name.
+func (w *DataStreamWriter) QueryName(name string) *DataStreamWriter {
+	w.name = name
+	return w
+}
+
+// Trigger sets when micro-batches run. Default: ProcessingTime(0).
+func (w *DataStreamWriter) Trigger(t Trigger) *DataStreamWriter {
+	w.trigger = t
+	return w
+}
+
+// Sink writes to snk directly instead of a format from the registry (the typed path).
+func (w *DataStreamWriter) Sink(snk sinks.Sink) *DataStreamWriter {
+	w.sink = snk
+	w.sinkKinds++
+	return w
+}
+
+// ForeachBatch calls fn once per micro-batch with all its rows in one Arrow batch, which fn
+// borrows. Delivery is at-least-once: after a failure, the batch is replayed with the same ID
+// and the same rows; write idempotently by batchID for exactly-once output.
+func (w *DataStreamWriter) ForeachBatch(fn func(ctx context.Context, batch arrow.RecordBatch, batchID int64) error) *DataStreamWriter {
+	if fn == nil {
+		w.problems = append(w.problems, errors.New("ForeachBatch: the function is nil"))
+	}
+	return w.Sink(foreach.NewBatchSink(fn))
+}
+
+// ForeachWriter is Spark's ForeachWriter; see foreach.Writer.
+type ForeachWriter = foreach.Writer
+
+// Row is a borrowed view of one row; see arrowbatch.Row.
+type Row = arrowbatch.Row
+
+// Foreach calls the writer for every row: Open per micro-batch, Process per row, Close at the
+// end. Delivery is at-least-once, as with ForeachBatch.
+func (w *DataStreamWriter) Foreach(writer ForeachWriter) *DataStreamWriter {
+	if writer == nil {
+		w.problems = append(w.problems, errors.New("Foreach: the writer is nil"))
+	}
+	return w.Sink(foreach.NewRowSink(writer))
+}
+
+// ForeachFunc calls fn for every row; see Foreach.
+func ForeachFunc(fn func(ctx context.Context, row Row) error) ForeachWriter {
+	return foreach.RowFunc(fn)
+}
+
+// plan is a validated query, ready to run.
+type plan struct {
+	paths      []*sourcePath // one per source, in order
+	schema     *arrow.Schema
+	sink       sinks.Sink
+	sinkDesc   string
+	mode       sinks.OutputMode
+	trigger    Trigger
+	name       string
+	checkpoint string // "" means a temporary one
+	explain    string
+}
+
+// sourcePath is one source with, for each way its rows reach the sink (more than one only
+// when a stream is unioned with itself), the operators on that way, in order.
+type sourcePath struct {
+	node   *node
+	source sources.Source
+	chains [][]operators.Operator
+}
+
+// resolve validates the whole query without I/O and returns its plan, or a *ValidationError.
+func (w *DataStreamWriter) resolve() (*plan, error) {
+	p := w.s.p
+	probs := append([]error(nil), w.problems...)
+	pl := &plan{trigger: w.trigger, name: w.name}
+
+	// Sources and operators.
+	resolved := map[*node]*arrow.Schema{}
+	bySource := map[*node]*sourcePath{}
+	var visit func(n *node) *arrow.Schema
+	visit = func(n *node) *arrow.Schema {
+		if s, ok := resolved[n]; ok {
+			return s
+		}
+		probs = addProblem(probs, n.err)
+		var out *arrow.Schema
+		switch n.kind {
+		case sourceNode:
+			src, err := w.makeSource(n)
+			if err != nil {
+				probs = addProblem(probs, err)
+				break
+			}
+			n.source = src
+			bySource[n] = &sourcePath{node: n, source: src}
+			pl.paths = append(pl.paths, bySource[n])
+			out = src.Schema()
+		case operatorNode:
+			in := visit(n.parents[0])
+			if n.op == nil {
+				break
+			}
+			s, err := n.op.OutputSchema(in)
+			if err != nil {
+				probs = addProblem(probs, fmt.Errorf("%s: %w", n.op.Name(), err))
+			}
+			out = s
+		case unionNode:
+			for i, par := range n.parents {
+				s := visit(par)
+				if i == 0 {
+					out = s
+					continue
+				}
+				if err := unionCompatible(out, s); err != nil {
+					probs = addProblem(probs, fmt.Errorf("Union: input %d: %w", i+1, err))
+				}
+			}
+		}
+		resolved[n] = out
+		return out
+	}
+	pl.schema = visit(w.s.n)
+	// Chains: every route from a source to the sink.
+	var walk func(n *node, below []operators.Operator)
+	walk = func(n *node, below []operators.Operator) {
+		switch n.kind {
+		case sourceNode:
+			if sp := bySource[n]; sp != nil {
+				sp.chains = append(sp.chains, below)
+			}
+		case operatorNode:
+			if n.op != nil {
+				walk(n.parents[0], append([]operators.Operator{n.op}, below...))
+			}
+		case unionNode:
+			for _, par := range n.parents {
+				walk(par, below)
+			}
+		}
+	}
+	walk(w.s.n, nil)
+
+	// Sink.
+	switch {
+	case w.sinkKinds > 1:
+		probs = append(probs, errors.New("WriteStream: give one of Format, Sink, ForeachBatch or Foreach"))
+	case w.sinkKinds == 0:
+		probs = append(probs, errors.New("WriteStream: no sink: call Format, Sink, ForeachBatch or Foreach"))
+	}
+	sinkOpts := map[string]string{}
+	for k, v := range w.options {
+		if strings.EqualFold(k, optCheckpointLocation) {
+			pl.checkpoint = v
+			if strings.TrimSpace(v) == "" {
+				probs = append(probs, errors.New(`option "checkpointLocation": must not be empty`))
+			}
+			continue
+		}
+		sinkOpts[k] = v
+	}
+	if w.sink != nil {
+		pl.sink = w.sink
+		if len(sinkOpts) > 0 && w.format == "" {
+			keys := make([]string, 0, len(sinkOpts))
+			for k := range sinkOpts {
+				keys = append(keys, k)
+			}
+			probs = append(probs, fmt.Errorf("WriteStream: options %v are for a sink format, but the sink was given directly", keys))
+		}
+	} else if w.format != "" {
+		f, err := p.cfg.sinks.Lookup(w.format)
+		if err != nil {
+			probs = append(probs, err)
+		} else if snk, err := f(sinkOpts); err != nil {
+			probs = addProblem(probs, err)
+		} else {
+			pl.sink = snk
+		}
+	}
+	if pl.sink != nil {
+		pl.sinkDesc = pl.sink.Description()
+	}
+
+	// Output mode.
+	pl.mode = sinks.Append
+	if w.mode != "" {
+		m, err := sinks.ParseOutputMode(w.mode)
+		if err != nil {
+			probs = append(probs, err)
+		}
+		pl.mode = m
+	}
+	if pl.mode == sinks.Complete && !hasAggregation(w.s.n) {
+		probs = append(probs, errors.New("output mode complete is not supported when there are no streaming aggregations on the stream (use append or update)"))
+	}
+	if om, ok := pl.sink.(sinks.OutputModes); ok && pl.mode != "" && !om.SupportsOutputMode(pl.mode) {
+		probs = append(probs, fmt.Errorf("sink %s does not support output mode %s", pl.sinkDesc, pl.mode))
+	}
+
+	// Trigger and checkpoint.
+	switch t := w.trigger.(type) {
+	case nil:
+		probs = append(probs, errors.New("Trigger: nil trigger"))
+	case processingTime:
+		if t.interval < 0 {
+			probs = append(probs, fmt.Errorf("Trigger: ProcessingTime interval %s is negative", t.interval))
+		}
+	}
+	if pl.checkpoint == "" && pl.sink != nil {
+		tc, ok := pl.sink.(sinks.TemporaryCheckpointer)
+		if !ok || !tc.AllowsTemporaryCheckpoint() {
+			probs = append(probs, fmt.Errorf(`option "checkpointLocation" is required for sink %s (only console and memory sinks may run without one)`, pl.sinkDesc))
+		}
+	}
+	if _, isMem := pl.sink.(*memsink.Sink); isMem && w.name == "" {
+		probs = append(probs, errors.New("the memory sink needs a query name: call QueryName"))
+	}
+	if len(probs) > 0 {
+		return nil, &ValidationError{Problems: probs}
+	}
+	pl.explain = w.explain(pl)
+	return pl, nil
+}
+
+func (w *DataStreamWriter) makeSource(n *node) (sources.Source, error) {
+	switch {
+	case n.source != nil && n.format != "":
+		return nil, fmt.Errorf("ReadStream: give Format(%q) or Source, not both", n.format)
+	case n.source != nil:
+		if len(n.options) > 0 {
+			return nil, errors.New("ReadStream: options are for a source format, but the source was given directly")
+		}
+		return n.source, nil
+	case n.format == "":
+		return nil, errors.New("ReadStream: no source: call Format or Source")
+	}
+	f, err := w.s.p.cfg.sources.Lookup(n.format)
+	if err != nil {
+		return nil, err
+	}
+	return f(maps.Clone(n.options))
+}
+
+// hasAggregation reports whether the plan has a stateful aggregation (none exist yet).
+func hasAggregation(n *node) bool {
+	if n.kind == operatorNode {
+		if _, ok := n.op.(interface{ IsAggregation() bool }); ok {
+			return true
+		}
+	}
+	for _, p := range n.parents {
+		if hasAggregation(p) {
+			return true
+		}
+	}
+	return false
+}
+
+func unionCompatible(a, b *arrow.Schema) error {
+	if a == nil || b == nil {
+		return nil // known only at run time
+	}
+	if a.NumFields() != b.NumFields() {
+		return fmt.Errorf("has %d columns, the first input has %d", b.NumFields(), a.NumFields())
+	}
+	for i := range a.NumFields() {
+		if !arrow.TypeEqual(a.Field(i).Type, b.Field(i).Type) {
+			return fmt.Errorf("column %d (%s) has type %s, the first input's (%s) has %s", i+1, b.Field(i).Name, b.Field(i).Type, a.Field(i).Name, a.Field(i).Type)
+		}
+	}
+	return nil
+}
+
+// redactedOptions returns a source node's options fit for printing.
+func redactedOptions(n *node) map[string]string {
+	if r, ok := n.source.(sources.OptionRedactor); ok {
+		return r.RedactOptions(n.options)
+	}
+	return redactGeneric(n.options)
+}
+
+func redactGeneric(kv map[string]string) map[string]string {
+	out := make(map[string]string, len(kv))
+	for k, v := range kv {
+		if optspec.LooksSecret(k) {
+			v = optspec.Redacted
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// explain renders the plan as a tree, sink first, like Spark's explain().
+func (w *DataStreamWriter) explain(pl *plan) string {
+	var b strings.Builder
+	b.WriteString("== Streaming Query ==\n")
+	if pl.name != "" {
+		fmt.Fprintf(&b, "Name: %s\n", pl.name)
+	}
+	fmt.Fprintf(&b, "Trigger: %s\nOutput mode: %s\n", pl.trigger, pl.mode)
+	cp := pl.checkpoint
+	if cp == "" {
+		cp = "(temporary)"
+	}
+	fmt.Fprintf(&b, "Checkpoint: %s\n", cp)
+	b.WriteString("== Plan ==\n")
+	sink := "Sink " + pl.sinkDesc
+	if w.format != "" {
+		opts := map[string]string{}
+		for k, v := range w.options {
+			if !strings.EqualFold(k, optCheckpointLocation) {
+				opts[k] = v
+			}
+		}
+		if r, ok := pl.sink.(sinks.OptionRedactor); ok {
+			opts = r.RedactOptions(opts)
+		} else {
+			opts = redactGeneric(opts)
+		}
+		var sb strings.Builder
+		sb.WriteString("Sink " + w.format)
+		writeOptions(&sb, opts)
+		sink = sb.String()
+	}
+	b.WriteString(sink + "\n")
+	var tree func(n *node, prefix string, last bool)
+	tree = func(n *node, prefix string, last bool) {
+		mark := ":- "
+		if last {
+			mark = "+- "
+		}
+		b.WriteString(prefix + mark + n.describe(redactedOptions) + "\n")
+		child := prefix + ":  "
+		if last {
+			child = prefix + "   "
+		}
+		for i, p := range n.parents {
+			tree(p, child, i == len(n.parents)-1)
+		}
+	}
+	tree(w.s.n, "", true)
+	if pl.schema != nil {
+		b.WriteString("== Output Schema ==\n")
+		for _, f := range pl.schema.Fields() {
+			fmt.Fprintf(&b, "%s: %s (nullable = %t)\n", f.Name, f.Type, f.Nullable)
+		}
+	}
+	return b.String()
+}
+
+// Start validates the query and starts it. It reports every problem with the query at once, as
+// a *ValidationError, before any I/O. Then it takes the checkpoint's lock (a second query on the
+// same checkpoint fails here, with an error wrapping checkpoint.ErrLocked), opens the sources
+// and the sink and starts the query's goroutine.
+//
+// ctx bounds the query's whole life: cancelling it stops the query at once, abandoning the
+// batch in flight (which is replayed at the next start). Query.Stop stops it gracefully.
+func (w *DataStreamWriter) Start(ctx context.Context) (*Query, error) {
+	pl, err := w.resolve()
+	if err != nil {
+		return nil, err
+	}
+	return start(ctx, w.s.p, pl)
+}
+
+// openCheckpoint opens (creating if needed) the checkpoint location of a plan.
+func openCheckpoint(location string) (store checkpoint.Store, temp string, err error) {
+	if location == "" {
+		dir, err := os.MkdirTemp("", "sluice-checkpoint-")
+		if err != nil {
+			return nil, "", fmt.Errorf("sluice: temporary checkpoint: %w", err)
+		}
+		location, temp = dir, dir
+	}
+	d, err := checkpoint.NewDir(location)
+	if err != nil {
+		return nil, "", err
+	}
+	return d, temp, nil
+}
+
+func nowMs(t time.Time) int64 { return t.UnixMilli() }

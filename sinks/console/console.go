@@ -1,0 +1,180 @@
+// Package console provides the "console" sink: it prints each micro-batch as a table, as
+// Spark's console sink does. It is for development; it may run without a checkpointLocation.
+//
+// Importing package pipeline registers the format.
+package console
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/sluicedev/sluice/arrowbatch"
+	"github.com/sluicedev/sluice/optspec"
+	"github.com/sluicedev/sluice/sinks"
+)
+
+func init() {
+	sinks.Register("console", func(kv map[string]string) (sinks.Sink, error) {
+		o := DefaultOptions()
+		if err := Spec.Parse(&o, kv); err != nil {
+			return nil, err
+		}
+		return New(o), nil
+	})
+}
+
+// Options configures the console sink.
+type Options struct {
+	// NumRows is how many rows of each batch to print.
+	NumRows int64
+	// Truncate shortens cells longer than 20 characters.
+	Truncate bool
+	// Out receives the output; nil means os.Stdout.
+	Out io.Writer
+}
+
+// DefaultOptions returns Spark's defaults: 20 rows, truncated cells.
+func DefaultOptions() Options { return Options{NumRows: 20, Truncate: true} }
+
+// Spec declares the console sink's options.
+var Spec = &optspec.Spec[Options]{Component: "console sink", Options: []optspec.Option[Options]{
+	optspec.Int("numRows", "20", "Rows to print per batch.", 0, math.MaxInt32, func(o *Options) *int64 { return &o.NumRows }),
+	optspec.Bool("truncate", "true", "Shorten cells longer than 20 characters.", func(o *Options) *bool { return &o.Truncate }),
+}}
+
+// Sink is the console sink.
+type Sink struct {
+	opts   Options
+	mu     sync.Mutex // serialises printing when several queries share Out
+	schema *arrow.Schema
+}
+
+// New returns a console sink.
+func New(o Options) *Sink {
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+	return &Sink{opts: o}
+}
+
+// Description implements sinks.Sink.
+func (s *Sink) Description() string { return "ConsoleSink" }
+
+// AllowsTemporaryCheckpoint implements sinks.TemporaryCheckpointer.
+func (s *Sink) AllowsTemporaryCheckpoint() bool { return true }
+
+// Open implements sinks.Sink.
+func (s *Sink) Open(_ context.Context, info sinks.Info) error {
+	s.schema = info.Schema
+	return nil
+}
+
+// Close implements sinks.Sink.
+func (s *Sink) Close(context.Context) error { return nil }
+
+// Begin implements sinks.Sink.
+func (s *Sink) Begin(_ context.Context, batchID int64) (sinks.BatchWriter, error) {
+	return &writer{s: s, id: batchID}, nil
+}
+
+type writer struct {
+	s     *Sink
+	id    int64
+	rows  [][]string
+	total int64
+	names []string
+}
+
+func (w *writer) Write(_ context.Context, rec arrow.RecordBatch) error {
+	if w.names == nil {
+		w.names = arrowbatch.FieldNames(rec.Schema())
+	}
+	for i := 0; i < int(rec.NumRows()) && int64(len(w.rows)) < w.s.opts.NumRows; i++ {
+		row := make([]string, rec.NumCols())
+		for c := range row {
+			row[c] = arrowbatch.FormatValue(rec.Column(c), i)
+		}
+		w.rows = append(w.rows, row)
+	}
+	w.total += rec.NumRows()
+	return nil
+}
+
+func (w *writer) Abort(context.Context) error { return nil }
+
+func (w *writer) Commit(context.Context) error {
+	if w.names == nil && w.s.schema != nil {
+		w.names = arrowbatch.FieldNames(w.s.schema)
+	}
+	var b strings.Builder
+	b.WriteString("-------------------------------------------\n")
+	fmt.Fprintf(&b, "Batch: %d\n", w.id)
+	b.WriteString("-------------------------------------------\n")
+	Table(&b, w.names, w.rows, w.s.opts.Truncate)
+	if w.total > int64(len(w.rows)) {
+		fmt.Fprintf(&b, "only showing top %d rows\n", len(w.rows))
+	}
+	b.WriteByte('\n')
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	_, err := io.WriteString(w.s.opts.Out, b.String())
+	return err
+}
+
+// Table writes rows as Spark's Dataset.show prints them: cells right-aligned when truncating
+// (cut to 20 characters), left-aligned otherwise.
+func Table(b *strings.Builder, names []string, rows [][]string, truncate bool) {
+	cut := func(s string) string {
+		if truncate && utf8.RuneCountInString(s) > 20 {
+			r := []rune(s)
+			return string(r[:17]) + "..."
+		}
+		return s
+	}
+	width := make([]int, len(names))
+	for i, n := range names {
+		width[i] = max(3, utf8.RuneCountInString(cut(n)))
+	}
+	for _, r := range rows {
+		for i, c := range r {
+			width[i] = max(width[i], utf8.RuneCountInString(cut(c)))
+		}
+	}
+	sep := func() {
+		b.WriteByte('+')
+		for _, w := range width {
+			b.WriteString(strings.Repeat("-", w))
+			b.WriteByte('+')
+		}
+		b.WriteByte('\n')
+	}
+	line := func(cells []string) {
+		b.WriteByte('|')
+		for i, c := range cells {
+			c = cut(c)
+			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c))
+			if truncate {
+				b.WriteString(pad + c)
+			} else {
+				b.WriteString(c + pad)
+			}
+			b.WriteByte('|')
+		}
+		b.WriteByte('\n')
+	}
+	sep()
+	line(names)
+	sep()
+	for _, r := range rows {
+		line(r)
+	}
+	sep()
+}

@@ -1,0 +1,161 @@
+// Package foreach provides the escape-hatch sinks behind WriteStream().ForeachBatch and
+// Foreach: user code receives each micro-batch, or each row, and writes it anywhere.
+//
+// Both are at-least-once: after a failure the coordinator replays the last uncommitted batch
+// with the same batch ID and exactly the same rows. To make the output exactly-once, write
+// idempotently keyed by the batch ID (for example overwrite a file or table partition named
+// after it, or skip batch IDs already recorded in the target system).
+package foreach
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/sluicedev/sluice/arrowbatch"
+	"github.com/sluicedev/sluice/sinks"
+)
+
+// BatchFunc receives a whole micro-batch as one Arrow batch, which it borrows.
+type BatchFunc func(ctx context.Context, batch arrow.RecordBatch, batchID int64) error
+
+// BatchSink calls a BatchFunc once per micro-batch, with all its rows in one batch.
+type BatchSink struct {
+	fn     BatchFunc
+	schema *arrow.Schema
+	mem    memory.Allocator
+}
+
+// NewBatchSink returns a sink that calls fn for each micro-batch.
+func NewBatchSink(fn BatchFunc) *BatchSink { return &BatchSink{fn: fn} }
+
+// Description implements sinks.Sink.
+func (s *BatchSink) Description() string { return "ForeachBatchSink" }
+
+// Open implements sinks.Sink.
+func (s *BatchSink) Open(_ context.Context, info sinks.Info) error {
+	if s.fn == nil {
+		return fmt.Errorf("foreachBatch: the function is nil")
+	}
+	s.schema, s.mem = info.Schema, info.Allocator
+	if s.mem == nil {
+		s.mem = memory.DefaultAllocator
+	}
+	return nil
+}
+
+// Close implements sinks.Sink.
+func (s *BatchSink) Close(context.Context) error { return nil }
+
+// Begin implements sinks.Sink.
+func (s *BatchSink) Begin(_ context.Context, batchID int64) (sinks.BatchWriter, error) {
+	return &batchWriter{s: s, id: batchID}, nil
+}
+
+type batchWriter struct {
+	s       *BatchSink
+	id      int64
+	pending []arrow.RecordBatch
+}
+
+func (w *batchWriter) Write(_ context.Context, rec arrow.RecordBatch) error {
+	if w.s.schema == nil {
+		w.s.schema = rec.Schema()
+	}
+	rec.Retain()
+	w.pending = append(w.pending, rec)
+	return nil
+}
+
+func (w *batchWriter) release() {
+	for _, b := range w.pending {
+		b.Release()
+	}
+	w.pending = nil
+}
+
+func (w *batchWriter) Abort(context.Context) error {
+	w.release()
+	return nil
+}
+
+func (w *batchWriter) Commit(ctx context.Context) error {
+	defer w.release()
+	if w.s.schema == nil {
+		return fmt.Errorf("foreachBatch: batch %d: schema unknown", w.id)
+	}
+	all, err := arrowbatch.Concat(w.s.mem, w.s.schema, w.pending)
+	if err != nil {
+		return err
+	}
+	defer all.Release()
+	return w.s.fn(ctx, all, w.id)
+}
+
+// Writer is Spark's ForeachWriter: Open is called once per micro-batch, Process for each row,
+// Close at the end with the error that ended the batch (nil on success). Process's row is
+// borrowed and valid only during the call.
+type Writer interface {
+	Open(ctx context.Context, batchID int64) error
+	Process(ctx context.Context, row arrowbatch.Row) error
+	Close(ctx context.Context, err error) error
+}
+
+// RowFunc adapts a function to a Writer with no-op Open and Close.
+type RowFunc func(ctx context.Context, row arrowbatch.Row) error
+
+// Open implements Writer.
+func (RowFunc) Open(context.Context, int64) error { return nil }
+
+// Process implements Writer.
+func (f RowFunc) Process(ctx context.Context, row arrowbatch.Row) error { return f(ctx, row) }
+
+// Close implements Writer.
+func (RowFunc) Close(context.Context, error) error { return nil }
+
+// RowSink calls a Writer for every row.
+type RowSink struct{ w Writer }
+
+// NewRowSink returns a sink that calls w for every row.
+func NewRowSink(w Writer) *RowSink { return &RowSink{w: w} }
+
+// Description implements sinks.Sink.
+func (s *RowSink) Description() string { return "ForeachSink" }
+
+// Open implements sinks.Sink.
+func (s *RowSink) Open(context.Context, sinks.Info) error {
+	if s.w == nil {
+		return fmt.Errorf("foreach: the writer is nil")
+	}
+	return nil
+}
+
+// Close implements sinks.Sink.
+func (s *RowSink) Close(context.Context) error { return nil }
+
+// Begin implements sinks.Sink.
+func (s *RowSink) Begin(ctx context.Context, batchID int64) (sinks.BatchWriter, error) {
+	if err := s.w.Open(ctx, batchID); err != nil {
+		return nil, err
+	}
+	return &rowWriter{w: s.w}, nil
+}
+
+type rowWriter struct{ w Writer }
+
+func (r *rowWriter) Write(ctx context.Context, rec arrow.RecordBatch) error {
+	for i := 0; i < int(rec.NumRows()); i++ {
+		if err := r.w.Process(ctx, arrowbatch.Row{Batch: rec, Index: i}); err != nil {
+			return fmt.Errorf("foreach: row %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func (r *rowWriter) Commit(ctx context.Context) error { return r.w.Close(ctx, nil) }
+
+func (r *rowWriter) Abort(ctx context.Context) error {
+	return r.w.Close(ctx, context.Canceled)
+}

@@ -1,0 +1,168 @@
+// Package sources defines what a streaming source implements and the registry that finds a
+// source by its format name, as database/sql finds drivers.
+//
+// # Model
+//
+// A Source is replayable and offset-based, as in Spark Structured Streaming's
+// MicroBatchStream. Each micro-batch covers a range of offsets [start, end): the coordinator
+// asks the source for the latest offset it can serve, writes the range to the checkpoint's
+// offset log, asks the source to read exactly that range, and after the sink has committed
+// the batch it tells the source that everything up to end may be forgotten. After a crash the
+// coordinator asks the source to read the same range again, so Read must be repeatable: the
+// same range yields the same rows.
+//
+// # Lifecycle
+//
+//	src := factory(options)          // no I/O, no goroutines
+//	src.Schema()                     // any time; static for the source's life
+//	src.Open(ctx, info)              // once; I/O allowed; may start background prefetching
+//	loop, one call at a time:
+//	    src.InitialOffset(ctx)       // only when the checkpoint has no offsets yet
+//	    src.LatestOffset(ctx, start, limit)
+//	    src.Read(ctx, start, end, emit)
+//	    src.Commit(ctx, end)
+//	src.Close(ctx)                   // once, also after a failed Open
+//
+// Calls on one source are never concurrent with each other, except that Close may be called
+// while another call is blocked (it must then make that call return promptly). Read may call
+// emit from several goroutines at once (for example one per shard group); emit is safe for
+// that and blocks when downstream is busy, which is how back-pressure reaches the source.
+//
+// # Batches
+//
+// emit borrows the batch: it does not release it, and it retains it if it keeps it. The
+// source releases its own reference after emit returns. Every batch has exactly Schema().
+package sources
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/sluicedev/sluice/internal/registry"
+)
+
+// Offset is a source's position as canonical JSON. Sources define its contents; the
+// coordinator stores it in the checkpoint verbatim and compares offsets byte for byte, so a
+// source must encode equal positions identically (encoding/json of structs and maps does).
+type Offset = json.RawMessage
+
+// ReadLimit bounds how much one micro-batch may take. The zero value means no limit.
+type ReadLimit struct {
+	// MaxRows bounds the rows of one batch; 0 means no bound.
+	MaxRows int64
+	// MaxBytes bounds the payload bytes of one batch; 0 means no bound.
+	MaxBytes int64
+}
+
+// Info is what a source learns when it is opened.
+type Info struct {
+	// QueryID is the query's stable ID, kept in the checkpoint.
+	QueryID string
+	// Index is the source's position in the query (0 for the first source).
+	Index int
+	// MetadataDir is a directory inside the checkpoint reserved for this source, or "" when
+	// the query has no durable checkpoint. The source may keep files there.
+	MetadataDir string
+	// Allocator allocates every Arrow buffer the source builds.
+	Allocator memory.Allocator
+	// Logger is the query's logger.
+	Logger *slog.Logger
+}
+
+// Emit receives one batch from a source; it borrows the batch.
+type Emit func(arrow.RecordBatch) error
+
+// Source is a replayable, offset-based streaming source. See the package comment for the
+// lifecycle and the batch ownership rule.
+type Source interface {
+	// Description names the source in progress reports and Explain output, e.g.
+	// "KinesisV2[stream-a]". It must not contain secrets.
+	Description() string
+	// Schema is the schema of every batch the source emits.
+	Schema() *arrow.Schema
+	// Open prepares the source. It may do I/O and start background work owned by the source,
+	// which Close stops.
+	Open(ctx context.Context, info Info) error
+	// InitialOffset is where a query with an empty checkpoint starts.
+	InitialOffset(ctx context.Context) (Offset, error)
+	// LatestOffset returns the end of the next batch starting at start, within limit. It
+	// returns start itself when no new data is available.
+	LatestOffset(ctx context.Context, start Offset, limit ReadLimit) (Offset, error)
+	// Read emits the rows in [start, end). It must emit the same rows for the same range on
+	// every call, also in another process after a restart.
+	Read(ctx context.Context, start, end Offset, emit Emit) error
+	// Commit says that the sink has durably processed everything before end; the source may
+	// drop what it buffered for it.
+	Commit(ctx context.Context, end Offset) error
+	// Close stops background work and frees resources.
+	Close(ctx context.Context) error
+}
+
+// AvailableNow is implemented by sources that support Trigger.AvailableNow themselves:
+// PrepareForAvailableNow fixes the end of the data to process (for example "now"), and
+// LatestOffset never goes past it afterwards. For a source that does not implement it, the
+// coordinator takes LatestOffset with no limit once, at start, as the end.
+type AvailableNow interface {
+	PrepareForAvailableNow(ctx context.Context) error
+}
+
+// Limiter is implemented by sources that have their own default limit per batch (such as a
+// maximum of records per trigger). The coordinator uses it for every trigger but Once.
+type Limiter interface {
+	DefaultReadLimit() ReadLimit
+}
+
+// MetricsReporter is implemented by sources that report metrics in query progress, such as
+// avgMsBehindLatest. Values are strings, as in Spark's SourceProgress.metrics.
+type MetricsReporter interface {
+	Metrics(latestConsumed Offset) map[string]string
+}
+
+// OptionRedactor is implemented by sources with secret options; Explain prints options through
+// it. Without it, option keys that look like credentials are redacted.
+type OptionRedactor interface {
+	RedactOptions(map[string]string) map[string]string
+}
+
+// Factory builds a source from its options. It does no I/O and reports every problem with the
+// options at once, each naming its key.
+type Factory func(options map[string]string) (Source, error)
+
+// Registry maps case-insensitive format names to factories; the zero value is empty and
+// ready to use. Tests build their own instead of touching Default.
+type Registry struct{ r registry.Registry[Factory] }
+
+// Default is the registry that ReadStream().Format(name) uses unless the pipeline is given
+// another. Source packages register themselves here in init.
+var Default = &Registry{}
+
+// Register adds a factory under a case-insensitive format name. It panics if the name is
+// taken, as database/sql.Register does: two packages claiming one name is a program error.
+func (r *Registry) Register(name string, f Factory) { r.r.Register(name, f) }
+
+// Register adds a factory to Default.
+func Register(name string, f Factory) { Default.Register(name, f) }
+
+// Formats lists the registered format names, sorted.
+func (r *Registry) Formats() []string { return r.r.Formats() }
+
+// ErrUnknownFormat is wrapped by Lookup's error for a name nobody registered.
+var ErrUnknownFormat = registry.ErrUnknownFormat
+
+// knownImports names the package that registers each of the project's own formats, so that
+// an unknown-format error can say which import is missing.
+var knownImports = map[string]string{
+	"kinesis":          "github.com/sluicedev/sluice/sources/kinesis",
+	"rate":             "github.com/sluicedev/sluice/sources/rate",
+	"rate-micro-batch": "github.com/sluicedev/sluice/sources/rate",
+}
+
+// Lookup returns the factory for name; for an unknown name the error wraps ErrUnknownFormat,
+// lists the registered formats and names the import that registers the format, if known.
+func (r *Registry) Lookup(name string) (Factory, error) {
+	return r.r.Lookup("source", name, knownImports)
+}
