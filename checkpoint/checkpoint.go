@@ -115,7 +115,15 @@ func (l *Log) read(ctx context.Context, name string, v interface{ version() int 
 	if dec.More() {
 		return false, &CorruptError{File: l.where(name), Err: errors.New("trailing data after the JSON value")}
 	}
-	if ver := v.version(); ver != Version {
+	if c, ok := v.(interface{ compact() error }); ok {
+		if err := c.compact(); err != nil {
+			return false, &CorruptError{File: l.where(name), Err: err}
+		}
+	}
+	switch ver := v.version(); {
+	case ver > Version:
+		return false, &CorruptError{File: l.where(name), Err: fmt.Errorf("format version %d is newer than this build reads (%d)", ver, Version)}
+	case ver != Version:
 		return false, &CorruptError{File: l.where(name), Err: fmt.Errorf("unknown format version %d (this build reads %d)", ver, Version)}
 	}
 	return true, nil
@@ -125,8 +133,34 @@ func (m *Metadata) version() int { return m.Version }
 func (o *Offsets) version() int  { return o.Version }
 func (c *Commit) version() int   { return c.Version }
 
+// compactRaw rewrites a JSON value in its compact form: sources compare offsets byte for
+// byte, and a file edited by hand (or written indented) must still compare equal.
+func compactRaw(raw *json.RawMessage) error {
+	if len(*raw) == 0 {
+		return nil
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, *raw); err != nil {
+		return err
+	}
+	*raw = b.Bytes()
+	return nil
+}
+
+func (o *Offsets) compact() error {
+	for i := range o.Sources {
+		if err := compactRaw(&o.Sources[i].Start); err != nil {
+			return err
+		}
+		if err := compactRaw(&o.Sources[i].End); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (l *Log) write(ctx context.Context, name string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
+	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
@@ -230,4 +264,31 @@ func (l *Log) Purge(ctx context.Context, keepFrom int64) error {
 		}
 	}
 	return nil
+}
+
+// InitialOffset is a source's initial offset, kept once taken ("sources/<index>/initial"), so
+// that a query stopped before its first batch starts from the same place when restarted.
+type InitialOffset struct {
+	Version     int             `json:"version"`
+	Description string          `json:"description"`
+	Offset      json.RawMessage `json:"offset"`
+}
+
+func (o *InitialOffset) version() int   { return o.Version }
+func (o *InitialOffset) compact() error { return compactRaw(&o.Offset) }
+
+func initialName(index int) string {
+	return path.Join(SourcesDir, strconv.Itoa(index), "initial")
+}
+
+// InitialOffset reads the initial offset of source index; ok is false when none was kept.
+func (l *Log) InitialOffset(ctx context.Context, index int) (o InitialOffset, ok bool, err error) {
+	ok, err = l.read(ctx, initialName(index), &o)
+	return o, ok, err
+}
+
+// WriteInitialOffset keeps the initial offset of source index.
+func (l *Log) WriteInitialOffset(ctx context.Context, index int, o InitialOffset) error {
+	o.Version = Version
+	return l.write(ctx, initialName(index), &o)
 }

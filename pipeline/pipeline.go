@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/sluicedev/sluice/checkpoint"
 	"github.com/sluicedev/sluice/operators"
 	"github.com/sluicedev/sluice/sinks"
 	// The development sinks and sources are always available, as in Spark.
@@ -41,6 +42,7 @@ type config struct {
 	sinks     *sinks.Registry
 	listeners []Listener
 	retain    int64
+	openStore func(location string) (checkpoint.Store, error)
 }
 
 // Option configures a Pipeline.
@@ -69,6 +71,12 @@ func WithListener(l Listener) Option {
 // spark.sql.streaming.minBatchesToRetain). Default 100; at least 1.
 func WithMinBatchesToRetain(n int) Option {
 	return func(c *config) { c.retain = int64(max(n, 1)) }
+}
+
+// WithCheckpointStore makes queries open their checkpointLocation with open instead of as a
+// local directory: for other storage, or to inject faults in tests.
+func WithCheckpointStore(open func(location string) (checkpoint.Store, error)) Option {
+	return func(c *config) { c.openStore = open }
 }
 
 // New returns a Pipeline.

@@ -85,7 +85,7 @@ func newUUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-func start(ctx context.Context, p *Pipeline, pl *plan) (q *Query, err error) {
+func start(ctx context.Context, p *Pipeline, pl *plan) (_ *Query, err error) {
 	p.mu.Lock()
 	closing := p.closing
 	if pl.name != "" {
@@ -100,11 +100,11 @@ func start(ctx context.Context, p *Pipeline, pl *plan) (q *Query, err error) {
 	if closing {
 		return nil, errors.New("sluice: the pipeline is closed")
 	}
-	store, temp, err := openCheckpoint(pl.checkpoint)
+	store, temp, err := openCheckpoint(pl.checkpoint, p.cfg.openStore)
 	if err != nil {
 		return nil, err
 	}
-	q = &Query{p: p, pl: pl, temp: temp, log: checkpoint.NewLog(store), runID: newUUID(),
+	q := &Query{p: p, pl: pl, temp: temp, log: checkpoint.NewLog(store), runID: newUUID(),
 		stopCh: make(chan struct{}), done: make(chan struct{})}
 	if temp != "" {
 		p.cfg.logger.Warn("sluice: no checkpointLocation given; using a temporary checkpoint, removed when the query stops cleanly. Progress is lost across restarts.", "checkpoint", temp)
@@ -123,7 +123,8 @@ func start(ctx context.Context, p *Pipeline, pl *plan) (q *Query, err error) {
 	if q.lock, err = store.Lock(ctx); err != nil {
 		return nil, fmt.Errorf("sluice: checkpoint %s: %w", store, err)
 	}
-	cleanup = append(cleanup, func() { q.lock.Close() })
+	lock := q.lock
+	cleanup = append(cleanup, func() { lock.Close() })
 	if err := q.restore(ctx); err != nil {
 		return nil, err
 	}
@@ -417,13 +418,25 @@ func (q *Query) prepareAvailableNow(ctx context.Context) error {
 	return nil
 }
 
-// startOf returns where source i's next batch starts, taking its initial offset the first time.
+// startOf returns where source i's next batch starts. The first time, that is the initial
+// offset kept in the checkpoint, or the source's InitialOffset, which is then kept.
 func (q *Query) startOf(ctx context.Context, i int) (sources.Offset, error) {
 	if q.starts[i] == nil {
 		src := q.pl.paths[i].source
+		kept, ok, err := q.log.InitialOffset(ctx, i)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			q.starts[i] = sources.Offset(kept.Offset)
+			return q.starts[i], nil
+		}
 		off, err := src.InitialOffset(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("sluice: source %s: initial offset: %w", src.Description(), err)
+		}
+		if err := q.log.WriteInitialOffset(ctx, i, checkpoint.InitialOffset{Description: src.Description(), Offset: off}); err != nil {
+			return nil, err
 		}
 		q.starts[i] = off
 	}
@@ -627,9 +640,16 @@ func (q *Query) report(b *batchPlan, inRows []atomic.Int64, outRows int64) {
 	q.logger.Debug("sluice: batch committed", "batchId", b.id, "numInputRows", total, "durationMs", took.Milliseconds())
 }
 
-// idleProgress reports a no-data progress at most every idleProgressInterval, as Spark does.
+// idleProgress reports a no-data progress under ProcessingTime when no progress was reported
+// for idleProgressInterval, as Spark does.
 func (q *Query) idleProgress() {
+	if _, ok := q.pl.trigger.(processingTime); !ok {
+		return
+	}
 	now := time.Now()
+	if q.lastProgress.IsZero() {
+		q.lastProgress = now
+	}
 	if now.Sub(q.lastProgress) < idleProgressInterval {
 		return
 	}

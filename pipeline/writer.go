@@ -436,7 +436,7 @@ func (w *DataStreamWriter) Start(ctx context.Context) (*Query, error) {
 }
 
 // openCheckpoint opens (creating if needed) the checkpoint location of a plan.
-func openCheckpoint(location string) (store checkpoint.Store, temp string, err error) {
+func openCheckpoint(location string, open func(string) (checkpoint.Store, error)) (store checkpoint.Store, temp string, err error) {
 	if location == "" {
 		dir, err := os.MkdirTemp("", "sluice-checkpoint-")
 		if err != nil {
@@ -444,11 +444,18 @@ func openCheckpoint(location string) (store checkpoint.Store, temp string, err e
 		}
 		location, temp = dir, dir
 	}
-	d, err := checkpoint.NewDir(location)
+	if open != nil && temp == "" {
+		store, err = open(location)
+	} else {
+		store, err = checkpoint.NewDir(location)
+	}
 	if err != nil {
+		if temp != "" {
+			_ = os.RemoveAll(temp)
+		}
 		return nil, "", err
 	}
-	return d, temp, nil
+	return store, temp, nil
 }
 
 func nowMs(t time.Time) int64 { return t.UnixMilli() }
