@@ -267,7 +267,10 @@ func Int[T any](key, def, doc string, lo, hi int64, field func(*T) *int64) Optio
 			return errors.New("must be an integer")
 		}
 		if n < lo || n > hi {
-			return rangeErr(float64(lo), float64(hi), "")
+			if hi == math.MaxInt64 {
+				return fmt.Errorf("must be at least %d", lo)
+			}
+			return fmt.Errorf("must be between %d and %d", lo, hi)
 		}
 		*field(o) = n
 		return nil
@@ -282,7 +285,10 @@ func Float[T any](key, def, doc string, lo, hi float64, field func(*T) *float64)
 			return errors.New("must be a decimal number")
 		}
 		if f < lo || f > hi {
-			return rangeErr(lo, hi, "")
+			if math.IsInf(hi, 1) || hi == math.MaxFloat64 {
+				return fmt.Errorf("must be at least %g", lo)
+			}
+			return fmt.Errorf("must be between %g and %g", lo, hi)
 		}
 		*field(o) = f
 		return nil
@@ -319,15 +325,6 @@ func Bytes[T any](key, def, doc string, lo, hi int64, field func(*T) *int64) Opt
 		*field(o) = n
 		return nil
 	}}
-}
-
-func rangeErr(lo, hi float64, unit string) error {
-	switch {
-	case hi == math.MaxInt64 || math.IsInf(hi, 1) || hi == math.MaxFloat64:
-		return fmt.Errorf("must be at least %v%s", lo, unit)
-	default:
-		return fmt.Errorf("must be between %v and %v%s", lo, hi, unit)
-	}
 }
 
 // ParseDuration parses Spark-style duration strings: a number followed by a unit (ns, us, ms,

@@ -59,12 +59,13 @@ type Query struct {
 	err    error
 
 	// Owned by the query's goroutine.
-	nextID       int64
-	starts       []sources.Offset // where the next batch starts, per source
-	pending      *checkpoint.Offsets
-	fixedEnds    []sources.Offset // AvailableNow end for sources without their own support
-	lastTrigger  time.Time
-	lastProgress time.Time
+	nextID         int64
+	starts         []sources.Offset // where the next batch starts, per source
+	pending        *checkpoint.Offsets
+	fixedEnds      []sources.Offset // AvailableNow end for sources without their own support
+	lastTrigger    time.Time
+	lastProgress   time.Time
+	lastBehindWarn time.Time
 }
 
 type batchPlan struct {
@@ -371,7 +372,8 @@ func (q *Query) loop(ctx context.Context) error {
 			case t.interval > 0:
 				next := began.Truncate(t.interval).Add(t.interval)
 				wait = time.Until(next)
-				if wait < 0 && ran {
+				if wait < 0 && ran && time.Since(q.lastBehindWarn) > idleProgressInterval {
+					q.lastBehindWarn = time.Now()
 					q.logger.Warn("sluice: current batch is falling behind the trigger interval", "interval", t.interval, "took", time.Since(began))
 				}
 			case !ran:
