@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -82,4 +83,44 @@ func ExampleStream_MapBatch() {
 	}
 	fmt.Println()
 	// Output: 0 2 4 6 8
+}
+
+// Write each micro-batch with your own code. The batch ID lets the target deduplicate: a batch
+// replayed after a failure has the same ID and the same rows.
+func ExampleDataStreamWriter_ForeachBatch() {
+	ctx := context.Background()
+	p := pipeline.New(quiet)
+	checkpointDir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(checkpointDir)
+	q, err := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "4").Load().
+		WriteStream().
+		ForeachBatch(func(ctx context.Context, batch arrow.RecordBatch, batchID int64) error {
+			fmt.Printf("batch %d: %d rows\n", batchID, batch.NumRows())
+			return nil
+		}).
+		Option("checkpointLocation", checkpointDir).
+		Trigger(pipeline.AvailableNow()).
+		Start(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = q.AwaitTermination(ctx)
+	fmt.Println(q.LastProgress().Sources[0].NumInputRows, "rows read")
+	// Output:
+	// batch 0: 4 rows
+	// 4 rows read
+}
+
+// Start reports every problem with a query at once, before any I/O.
+func ExampleValidationError() {
+	p := pipeline.New(quiet)
+	_, err := p.ReadStream().Format("rate").Option("rowsPerSecnd", "10").Load().
+		WriteStream().Format("console").OutputMode("complete").
+		Start(context.Background())
+	fmt.Println(err)
+	// Output:
+	// sluice: invalid query: 2 problems:
+	//   - rate source: option "rowsPerSecnd": unknown option (did you mean "rowsPerSecond"?); known options: rowsPerSecond, rampUpTime, numPartitions, maxRowsPerBatch
+	//   - output mode complete is not supported when there are no streaming aggregations on the stream (use append or update)
 }

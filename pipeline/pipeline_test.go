@@ -495,3 +495,36 @@ func TestTemporaryCheckpoint(t *testing.T) {
 }
 
 var _ sinks.Idempotent = idemRecorder{}
+
+// TestPurge: the checkpoint keeps only the most recent batches.
+func TestPurge(t *testing.T) {
+	mem := checkedAlloc(t)
+	dir := t.TempDir()
+	clock := &fakeClock{t: time.UnixMilli(1_700_000_000_000)}
+	rec := newRecorder(true)
+	for range 2 {
+		p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testLogger(t)), pipeline.WithMinBatchesToRetain(3))
+		q, err := p.ReadStream().Source(rateSource(t, clock, 100, 10)).Load().
+			WriteStream().Sink(rec.sink()).Option("checkpointLocation", dir).Trigger(pipeline.AvailableNow()).Start(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := await(t, q); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Second)
+	}
+	for _, sub := range []string{"offsets", "commits"} {
+		entries, _ := os.ReadDir(filepath.Join(dir, sub))
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		if diff := cmp.Diff([]string{"7", "8", "9"}, names); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", sub, diff)
+		}
+	}
+	if diff := cmp.Diff(seq(100), rec.values()); diff != "" {
+		t.Errorf("values (-want +got):\n%s", diff)
+	}
+}

@@ -59,7 +59,9 @@ type secretSource struct {
 	*rate.MicroBatch
 }
 
-func (secretSource) RedactOptions(kv map[string]string) map[string]string { return secretSpec.Redact(kv) }
+func (secretSource) RedactOptions(kv map[string]string) map[string]string {
+	return secretSpec.Redact(kv)
+}
 
 func testRegistries(t *testing.T) (*sources.Registry, *sinks.Registry) {
 	srcs, snks := &sources.Registry{}, &sinks.Registry{}

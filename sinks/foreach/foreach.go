@@ -9,6 +9,7 @@ package foreach
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -157,5 +158,9 @@ func (r *rowWriter) Write(ctx context.Context, rec arrow.RecordBatch) error {
 func (r *rowWriter) Commit(ctx context.Context) error { return r.w.Close(ctx, nil) }
 
 func (r *rowWriter) Abort(ctx context.Context) error {
-	return r.w.Close(ctx, context.Canceled)
+	return r.w.Close(ctx, ErrBatchAborted)
 }
+
+// ErrBatchAborted is the error Writer.Close receives when the micro-batch failed elsewhere (in
+// a source, an operator, or an earlier row); the batch will be replayed.
+var ErrBatchAborted = errors.New("foreach: the micro-batch failed and will be replayed")
