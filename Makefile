@@ -1,0 +1,13 @@
+.PHONY: test localaws-start localaws-stop
+
+# test runs go vet and the race-enabled tests against freshly started local AWS servers, as CI does.
+test:
+	bash scripts/test.sh
+
+# localaws-start starts the local AWS servers; then: eval "$$(scripts/localaws.sh env)"
+localaws-start:
+	bash scripts/localaws.sh start
+
+# localaws-stop stops them.
+localaws-stop:
+	bash scripts/localaws.sh stop
