@@ -9,6 +9,7 @@ package arrowbatch
 import (
 	"encoding/base64"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -44,6 +45,12 @@ func Concat(mem memory.Allocator, schema *arrow.Schema, batches []arrow.RecordBa
 		batches[0].Retain()
 		return batches[0], nil
 	}
+	// Checked before the columns, so that a schema with no columns is checked too.
+	for j, b := range batches {
+		if !b.Schema().Equal(schema) {
+			return nil, fmt.Errorf("arrowbatch: batch %d schema %s differs from %s", j, b.Schema(), schema)
+		}
+	}
 	cols := make([]arrow.Array, schema.NumFields())
 	defer func() {
 		for _, c := range cols {
@@ -55,9 +62,6 @@ func Concat(mem memory.Allocator, schema *arrow.Schema, batches []arrow.RecordBa
 	parts := make([]arrow.Array, len(batches))
 	for i := range cols {
 		for j, b := range batches {
-			if !b.Schema().Equal(schema) {
-				return nil, fmt.Errorf("arrowbatch: batch %d schema %s differs from %s", j, b.Schema(), schema)
-			}
 			parts[j] = b.Column(i)
 		}
 		c, err := array.Concatenate(parts, mem)
@@ -173,17 +177,24 @@ func FormatValue(a arrow.Array, i int) string {
 	if a.IsNull(i) {
 		return "NULL"
 	}
+	if f, ok := a.(*array.Float32); ok {
+		// Shortest form of the float32, "0.1", not of its float64 widening.
+		return strconv.FormatFloat(float64(f.Value(i)), 'g', -1, 32)
+	}
 	switch v := GoValue(a, i).(type) {
 	case string:
 		return v
 	case []byte:
+		// Two upper-case hex digits per byte, as Spark's "%02X".
+		const hex = "0123456789ABCDEF"
 		var b strings.Builder
 		b.WriteByte('[')
 		for j, x := range v {
 			if j > 0 {
 				b.WriteByte(' ')
 			}
-			b.WriteString(strings.ToUpper(strconv.FormatUint(uint64(x), 16)))
+			b.WriteByte(hex[x>>4])
+			b.WriteByte(hex[x&0xf])
 		}
 		b.WriteByte(']')
 		return b.String()
@@ -203,9 +214,25 @@ func FormatValue(a arrow.Array, i int) string {
 }
 
 // JSONValue returns element i of a as a value encoding/json renders as Spark's to_json does:
-// binary as base64, timestamps as RFC 3339 strings with fractional seconds.
+// binary as base64, timestamps as RFC 3339 strings with fractional seconds, NaN and infinities
+// as the strings "NaN", "Infinity" and "-Infinity" (encoding/json rejects them as numbers).
 func JSONValue(a arrow.Array, i int) any {
+	if f, ok := a.(*array.Float32); ok && f.IsValid(i) {
+		if v := f.Value(i); !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) {
+			return v // encoding/json writes a float32 in its shortest form, "0.1"
+		}
+	}
 	switch v := GoValue(a, i).(type) {
+	case float64:
+		switch {
+		case math.IsNaN(v):
+			return "NaN"
+		case math.IsInf(v, 1):
+			return "Infinity"
+		case math.IsInf(v, -1):
+			return "-Infinity"
+		}
+		return v
 	case []byte:
 		return base64.StdEncoding.EncodeToString(v)
 	case time.Time:

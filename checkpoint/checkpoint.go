@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"slices"
@@ -112,19 +113,21 @@ func (l *Log) read(ctx context.Context, name string, v interface{ version() int 
 		}
 		return false, &CorruptError{File: l.where(name), Err: fmt.Errorf("invalid JSON: %v", err)}
 	}
-	if dec.More() {
+	// Decoder.More is false before a '}' or ']', so it cannot tell "{...}}" from "{...}":
+	// anything but white space after the value is trailing data.
+	if _, err := dec.Token(); err != io.EOF {
 		return false, &CorruptError{File: l.where(name), Err: errors.New("trailing data after the JSON value")}
-	}
-	if c, ok := v.(interface{ compact() error }); ok {
-		if err := c.compact(); err != nil {
-			return false, &CorruptError{File: l.where(name), Err: err}
-		}
 	}
 	switch ver := v.version(); {
 	case ver > Version:
 		return false, &CorruptError{File: l.where(name), Err: fmt.Errorf("format version %d is newer than this build reads (%d)", ver, Version)}
 	case ver != Version:
 		return false, &CorruptError{File: l.where(name), Err: fmt.Errorf("unknown format version %d (this build reads %d)", ver, Version)}
+	}
+	if c, ok := v.(interface{ compact() error }); ok {
+		if err := c.compact(); err != nil {
+			return false, &CorruptError{File: l.where(name), Err: err}
+		}
 	}
 	return true, nil
 }
@@ -134,10 +137,11 @@ func (o *Offsets) version() int  { return o.Version }
 func (c *Commit) version() int   { return c.Version }
 
 // compactRaw rewrites a JSON value in its compact form: sources compare offsets byte for
-// byte, and a file edited by hand (or written indented) must still compare equal.
-func compactRaw(raw *json.RawMessage) error {
+// byte, and a file edited by hand (or written indented) must still compare equal. A missing
+// offset is an error: the coordinator would hand nil to a source as a position.
+func compactRaw(raw *json.RawMessage, what string) error {
 	if len(*raw) == 0 {
-		return nil
+		return fmt.Errorf("no %s", what)
 	}
 	var b bytes.Buffer
 	if err := json.Compact(&b, *raw); err != nil {
@@ -149,10 +153,10 @@ func compactRaw(raw *json.RawMessage) error {
 
 func (o *Offsets) compact() error {
 	for i := range o.Sources {
-		if err := compactRaw(&o.Sources[i].Start); err != nil {
+		if err := compactRaw(&o.Sources[i].Start, fmt.Sprintf("start offset for source %d", i)); err != nil {
 			return err
 		}
-		if err := compactRaw(&o.Sources[i].End); err != nil {
+		if err := compactRaw(&o.Sources[i].End, fmt.Sprintf("end offset for source %d", i)); err != nil {
 			return err
 		}
 	}
@@ -238,7 +242,9 @@ func (l *Log) ids(ctx context.Context, dir string) ([]int64, error) {
 	ids := make([]int64, 0, len(names))
 	for _, n := range names {
 		id, err := strconv.ParseInt(n, 10, 64)
-		if err != nil || id < 0 {
+		// Only the name batchName writes is a batch id: "07" or "+7" would be listed as batch 7
+		// while offsets/7 does not exist.
+		if err != nil || id < 0 || strconv.FormatInt(id, 10) != n {
 			return nil, &CorruptError{File: l.where(path.Join(dir, n)), Err: errors.New("file name is not a batch id")}
 		}
 		ids = append(ids, id)
@@ -275,7 +281,7 @@ type InitialOffset struct {
 }
 
 func (o *InitialOffset) version() int   { return o.Version }
-func (o *InitialOffset) compact() error { return compactRaw(&o.Offset) }
+func (o *InitialOffset) compact() error { return compactRaw(&o.Offset, "offset") }
 
 func initialName(index int) string {
 	return path.Join(SourcesDir, strconv.Itoa(index), "initial")

@@ -42,8 +42,9 @@ type Dir struct {
 	root string
 }
 
-// NewDir returns a Store rooted at path, creating the directory if needed, and removes temporary
-// files left by an interrupted write.
+// NewDir returns a Store rooted at path, creating the directory if needed. Temporary files
+// left by an interrupted write are removed by Lock, once it holds the lock: before that they
+// may belong to a write in flight of the query that holds it.
 func NewDir(path string) (*Dir, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -52,14 +53,17 @@ func NewDir(path string) (*Dir, error) {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("checkpoint: create %s: %w", abs, err)
 	}
-	d := &Dir{root: abs}
-	_ = filepath.WalkDir(abs, func(p string, e fs.DirEntry, err error) error {
+	return &Dir{root: abs}, nil
+}
+
+// removeTemporaryFiles removes the temporary files of interrupted writes.
+func (d *Dir) removeTemporaryFiles() {
+	_ = filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
 		if err == nil && !e.IsDir() && strings.HasPrefix(e.Name(), ".") && strings.HasSuffix(e.Name(), ".tmp") {
 			_ = os.Remove(p)
 		}
 		return nil
 	})
-	return d, nil
 }
 
 // Path returns the directory's absolute path.
@@ -149,6 +153,12 @@ func (d *Dir) Remove(_ context.Context, name string) error {
 
 // Lock implements Store with an advisory lock (flock) on the file ".lock", which the kernel
 // releases when the process dies, so a query killed with SIGKILL does not leave it behind.
+// Once it holds the lock it removes the temporary files left by interrupted writes.
 func (d *Dir) Lock(context.Context) (io.Closer, error) {
-	return lockFile(filepath.Join(d.root, ".lock"))
+	l, err := lockFile(filepath.Join(d.root, ".lock"))
+	if err != nil {
+		return nil, err
+	}
+	d.removeTemporaryFiles()
+	return l, nil
 }

@@ -75,14 +75,17 @@ func (s *Spec[T]) Lookup(key string) (*Option[T], bool) {
 
 // Parse applies kv to o: every key must be declared, every value must parse, every required
 // option must be present. It returns nil or an error joining one *Error per problem, in key
-// order. Keys listed in ignore (case-insensitive) are skipped: they belong to the caller.
+// order (case-insensitive). Keys listed in ignore (case-insensitive) are skipped: they belong
+// to the caller.
 func (s *Spec[T]) Parse(o *T, kv map[string]string, ignore ...string) error {
 	keys := make([]string, 0, len(kv))
 	for k := range kv {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
-	var errs []error
+	// Case-insensitive key order (ties, i.e. one key given twice in different cases, in byte
+	// order), so that errors come out in the order a reader looks for them.
+	sort.Slice(keys, func(i, j int) bool { return keyLess(keys[i], keys[j]) })
+	var errs []*Error
 	seen := map[string]string{}
 outer:
 	for _, k := range keys {
@@ -97,7 +100,11 @@ outer:
 			if near := s.nearest(k); near != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", near)
 			}
-			msg += "; known options: " + strings.Join(s.Keys(), ", ")
+			if len(s.Options) == 0 {
+				msg += "; this component takes no options"
+			} else {
+				msg += "; known options: " + strings.Join(s.Keys(), ", ")
+			}
 			errs = append(errs, &Error{Component: s.Component, Key: k, Msg: msg})
 			continue
 		}
@@ -119,7 +126,24 @@ outer:
 			errs = append(errs, &Error{Component: s.Component, Key: opt.Key, Msg: "required option is missing"})
 		}
 	}
-	return errors.Join(errs...)
+	// Missing required options were appended last; put them in key order with the rest.
+	sort.SliceStable(errs, func(i, j int) bool {
+		return strings.ToLower(errs[i].Key) < strings.ToLower(errs[j].Key)
+	})
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		out[i] = e
+	}
+	return errors.Join(out...)
+}
+
+// keyLess orders option keys case-insensitively, then byte-wise.
+func keyLess(a, b string) bool {
+	la, lb := strings.ToLower(a), strings.ToLower(b)
+	if la != lb {
+		return la < lb
+	}
+	return a < b
 }
 
 // Keys returns the declared keys in documentation order.
@@ -132,7 +156,7 @@ func (s *Spec[T]) Keys() []string {
 }
 
 // Redact returns a copy of kv in which the values of secret options are replaced by Redacted.
-// Unknown keys whose name looks like a secret (key, secret, token, password) are redacted too.
+// Unknown keys whose name looks like a secret (see LooksSecret) are redacted too.
 func (s *Spec[T]) Redact(kv map[string]string) map[string]string {
 	out := make(map[string]string, len(kv))
 	for k, v := range kv {
@@ -145,10 +169,12 @@ func (s *Spec[T]) Redact(kv map[string]string) map[string]string {
 	return out
 }
 
-// LooksSecret reports whether an option key's name suggests a credential.
+// LooksSecret reports whether an option key's name suggests a credential: it contains secret,
+// token, password, credential, access key, API key or private key, in any case and with or
+// without separators ("fs.s3a.access.key", "api_key", "privateKey").
 func LooksSecret(key string) bool {
-	k := strings.ToLower(key)
-	for _, w := range []string{"secret", "token", "password", "accesskey", "credential"} {
+	k := strings.NewReplacer(".", "", "_", "", "-", "", " ", "").Replace(strings.ToLower(key))
+	for _, w := range []string{"secret", "token", "password", "credential", "accesskey", "apikey", "privatekey"} {
 		if strings.Contains(k, w) {
 			return true
 		}
@@ -327,6 +353,8 @@ func Bytes[T any](key, def, doc string, lo, hi int64, field func(*T) *int64) Opt
 	}}
 }
 
+var errDurationTooLarge = errors.New("must be shorter than 292 years")
+
 // ParseDuration parses Spark-style duration strings: a number followed by a unit (ns, us, ms,
 // s, m, min, h, d, with long forms such as "seconds"), or Go duration syntax ("1m30s"). A bare
 // number is milliseconds. Negative durations are rejected.
@@ -338,6 +366,9 @@ func ParseDuration(s string) (time.Duration, error) {
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
 		if n < 0 {
 			return 0, errors.New("must not be negative")
+		}
+		if n > math.MaxInt64/int64(time.Millisecond) {
+			return 0, errDurationTooLarge
 		}
 		return time.Duration(n) * time.Millisecond, nil
 	}
@@ -358,6 +389,11 @@ func ParseDuration(s string) (time.Duration, error) {
 		f, err := strconv.ParseFloat(num, 64)
 		if err != nil {
 			return 0, errors.New("must be a duration such as 400ms, 1s or 2m")
+		}
+		// float64(math.MaxInt64) is 2^63, itself out of range: converting it, or anything
+		// larger, to an int64 is undefined (a negative duration on amd64).
+		if f*float64(mult) >= float64(math.MaxInt64) {
+			return 0, errDurationTooLarge
 		}
 		return time.Duration(f * float64(mult)), nil
 	}
@@ -389,7 +425,8 @@ func ParseBytes(s string) (int64, error) {
 		return 0, errors.New("must be a byte size such as 512kb, 10mb or 2gb")
 	}
 	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || f*mult > math.MaxInt64 {
+	// float64(math.MaxInt64) is 2^63, itself out of range for int64: hence >=.
+	if err != nil || f*mult >= math.MaxInt64 {
 		return 0, errors.New("must be a byte size such as 512kb, 10mb or 2gb")
 	}
 	return int64(f * mult), nil

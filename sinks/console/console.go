@@ -53,9 +53,12 @@ var Spec = &optspec.Spec[Options]{Component: "console sink", Options: []optspec.
 // Sink is the console sink.
 type Sink struct {
 	opts   Options
-	mu     sync.Mutex // serialises printing when several queries share Out
 	schema *arrow.Schema
 }
+
+// printMu serialises printing: several queries, each with its own Sink, may share Out (by
+// default os.Stdout).
+var printMu sync.Mutex
 
 // New returns a console sink.
 func New(o Options) *Sink {
@@ -120,11 +123,15 @@ func (w *writer) Commit(context.Context) error {
 	b.WriteString("-------------------------------------------\n")
 	Table(&b, w.names, w.rows, w.s.opts.Truncate)
 	if w.total > int64(len(w.rows)) {
-		fmt.Fprintf(&b, "only showing top %d rows\n", len(w.rows))
+		rows := "rows"
+		if len(w.rows) == 1 {
+			rows = "row" // as Spark
+		}
+		fmt.Fprintf(&b, "only showing top %d %s\n", len(w.rows), rows)
 	}
 	b.WriteByte('\n')
-	w.s.mu.Lock()
-	defer w.s.mu.Unlock()
+	printMu.Lock()
+	defer printMu.Unlock()
 	_, err := io.WriteString(w.s.opts.Out, b.String())
 	return err
 }

@@ -144,13 +144,19 @@ func (s *RowSink) Begin(ctx context.Context, batchID int64) (sinks.BatchWriter, 
 	return &rowWriter{w: s.w}, nil
 }
 
-type rowWriter struct{ w Writer }
+type rowWriter struct {
+	w    Writer
+	rows int64 // rows processed in this micro-batch, over all its Writes
+}
 
 func (r *rowWriter) Write(ctx context.Context, rec arrow.RecordBatch) error {
 	for i := 0; i < int(rec.NumRows()); i++ {
 		if err := r.w.Process(ctx, arrowbatch.Row{Batch: rec, Index: i}); err != nil {
-			return fmt.Errorf("foreach: row %d: %w", i, err)
+			// Name the row by its position in the micro-batch: a micro-batch arrives in
+			// several Arrow batches, so the index in rec alone is ambiguous.
+			return fmt.Errorf("foreach: row %d of the micro-batch: %w", r.rows, err)
 		}
+		r.rows++
 	}
 	return nil
 }

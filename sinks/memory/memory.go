@@ -11,6 +11,7 @@ package memory
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -102,7 +103,12 @@ func (w *writer) Commit(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.hasLast && w.id <= s.lastID {
-		return errors.New("memory sink: batch committed twice")
+		// The coordinator does not Abort after a failed Commit: drop the batch here.
+		for _, b := range w.pending {
+			b.Release()
+		}
+		w.pending = nil
+		return fmt.Errorf("memory sink: batch %d committed twice (the sink holds batches up to %d)", w.id, s.lastID)
 	}
 	if s.mode == sinks.Complete {
 		for _, b := range s.batches {

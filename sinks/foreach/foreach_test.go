@@ -1,0 +1,471 @@
+package foreach_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/sluicedev/sluice/arrowbatch"
+	"github.com/sluicedev/sluice/sinks"
+	"github.com/sluicedev/sluice/sinks/foreach"
+)
+
+var schema = arrow.NewSchema([]arrow.Field{
+	{Name: "v", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "s", Type: arrow.BinaryTypes.String, Nullable: true},
+}, nil)
+
+func build(mem memory.Allocator, values ...int64) arrow.RecordBatch {
+	b := array.NewRecordBuilder(mem, schema)
+	defer b.Release()
+	for _, v := range values {
+		b.Field(0).(*array.Int64Builder).Append(v)
+		if v%2 == 0 {
+			b.Field(1).(*array.StringBuilder).Append(fmt.Sprint("s", v))
+		} else {
+			b.Field(1).AppendNull()
+		}
+	}
+	return b.NewRecordBatch()
+}
+
+func newChecked(t *testing.T) *memory.CheckedAllocator {
+	t.Helper()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	t.Cleanup(func() { mem.AssertSize(t, 0) })
+	return mem
+}
+
+// write begins batch id on snk, writes one Arrow batch per group (releasing its own
+// reference right after Write, which borrows) and returns the writer.
+func write(t *testing.T, mem memory.Allocator, snk sinks.Sink, id int64, groups ...[]int64) (sinks.BatchWriter, error) {
+	t.Helper()
+	ctx := context.Background()
+	w, err := snk.Begin(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range groups {
+		rec := build(mem, g...)
+		err := w.Write(ctx, rec)
+		rec.Release()
+		if err != nil {
+			return w, err
+		}
+	}
+	return w, nil
+}
+
+// call is one call of a BatchFunc.
+type call struct {
+	ID      int64
+	Values  []int64
+	Strings []string // "NULL" for null
+	Schema  string
+}
+
+func record(batch arrow.RecordBatch, id int64) call {
+	c := call{ID: id, Schema: batch.Schema().String(), Values: []int64{}, Strings: []string{}}
+	for i := range int(batch.NumRows()) {
+		c.Values = append(c.Values, batch.Column(0).(*array.Int64).Value(i))
+		c.Strings = append(c.Strings, arrowbatch.FormatValue(batch.Column(1), i))
+	}
+	return c
+}
+
+func TestBatchSink(t *testing.T) {
+	tests := []struct {
+		name   string
+		groups [][]int64
+		want   call
+	}{
+		{"no records", nil, call{Values: []int64{}, Strings: []string{}}},
+		{"one empty record", [][]int64{{}}, call{Values: []int64{}, Strings: []string{}}},
+		{"one record", [][]int64{{1, 2}}, call{Values: []int64{1, 2}, Strings: []string{"NULL", "s2"}}},
+		{"several records", [][]int64{{1, 2}, {}, {3}, {4, 5, 6}}, call{Values: []int64{1, 2, 3, 4, 5, 6}, Strings: []string{"NULL", "s2", "NULL", "s4", "NULL", "s6"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mem := newChecked(t)
+			ctx := context.Background()
+			var calls []call
+			snk := foreach.NewBatchSink(func(_ context.Context, batch arrow.RecordBatch, id int64) error {
+				calls = append(calls, record(batch, id))
+				return nil
+			})
+			if err := snk.Open(ctx, sinks.Info{Schema: schema, Allocator: mem}); err != nil {
+				t.Fatal(err)
+			}
+			w, err := write(t, mem, snk, 42, tt.groups...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(calls) != 0 {
+				t.Fatal("the function ran before Commit")
+			}
+			if err := w.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			want := tt.want
+			want.ID, want.Schema = 42, schema.String()
+			if diff := cmp.Diff([]call{want}, calls); diff != "" {
+				t.Errorf("calls (-want +got):\n%s", diff)
+			}
+			if err := snk.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestBatchSinkFunctionMayRetain(t *testing.T) {
+	mem := newChecked(t)
+	ctx := context.Background()
+	var kept []arrow.RecordBatch
+	snk := foreach.NewBatchSink(func(_ context.Context, batch arrow.RecordBatch, _ int64) error {
+		batch.Retain()
+		kept = append(kept, batch)
+		return nil
+	})
+	if err := snk.Open(ctx, sinks.Info{Schema: schema, Allocator: mem}); err != nil {
+		t.Fatal(err)
+	}
+	for id, groups := range [][][]int64{{{1}}, {{2}, {3}}} {
+		w, err := write(t, mem, snk, int64(id), groups...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The batches are still valid after Commit, while retained.
+	var got []call
+	for i, b := range kept {
+		got = append(got, record(b, int64(i)))
+		b.Release()
+	}
+	want := []call{
+		{ID: 0, Values: []int64{1}, Strings: []string{"NULL"}, Schema: schema.String()},
+		{ID: 1, Values: []int64{2, 3}, Strings: []string{"s2", "NULL"}, Schema: schema.String()},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("kept batches (-want +got):\n%s", diff)
+	}
+}
+
+func TestBatchSinkErrors(t *testing.T) {
+	ctx := context.Background()
+	boom := errors.New("boom")
+
+	t.Run("function error", func(t *testing.T) {
+		mem := newChecked(t)
+		snk := foreach.NewBatchSink(func(context.Context, arrow.RecordBatch, int64) error { return boom })
+		if err := snk.Open(ctx, sinks.Info{Schema: schema, Allocator: mem}); err != nil {
+			t.Fatal(err)
+		}
+		w, err := write(t, mem, snk, 0, []int64{1}, []int64{2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(ctx); !errors.Is(err, boom) {
+			t.Errorf("Commit = %v; want the function's error", err)
+		}
+	})
+
+	t.Run("abort", func(t *testing.T) {
+		mem := newChecked(t)
+		called := 0
+		snk := foreach.NewBatchSink(func(context.Context, arrow.RecordBatch, int64) error { called++; return nil })
+		if err := snk.Open(ctx, sinks.Info{Schema: schema, Allocator: mem}); err != nil {
+			t.Fatal(err)
+		}
+		w, err := write(t, mem, snk, 0, []int64{1}, []int64{2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Abort(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if called != 0 {
+			t.Errorf("the function ran %d times for an aborted batch", called)
+		}
+		// The batch is replayed with the same ID: at least once.
+		w, err = write(t, mem, snk, 0, []int64{1}, []int64{2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(ctx); err != nil || called != 1 {
+			t.Errorf("replay: Commit = %v, function called %d times", err, called)
+		}
+	})
+
+	t.Run("nil function", func(t *testing.T) {
+		err := foreach.NewBatchSink(nil).Open(ctx, sinks.Info{Schema: schema})
+		if err == nil || err.Error() != "foreachBatch: the function is nil" {
+			t.Errorf("Open = %v", err)
+		}
+	})
+
+	t.Run("schema from the first record when Open had none", func(t *testing.T) {
+		mem := newChecked(t)
+		var got []call
+		snk := foreach.NewBatchSink(func(_ context.Context, b arrow.RecordBatch, id int64) error {
+			got = append(got, record(b, id))
+			return nil
+		})
+		if err := snk.Open(ctx, sinks.Info{Allocator: mem}); err != nil {
+			t.Fatal(err)
+		}
+		w, _ := write(t, mem, snk, 3)
+		if err := w.Commit(ctx); err == nil || err.Error() != "foreachBatch: batch 3: schema unknown" {
+			t.Errorf("Commit with no schema and no rows = %v", err)
+		}
+		w, _ = write(t, mem, snk, 4, []int64{7})
+		if err := w.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		w, _ = write(t, mem, snk, 5)
+		if err := w.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		want := []call{
+			{ID: 4, Values: []int64{7}, Strings: []string{"NULL"}, Schema: schema.String()},
+			{ID: 5, Values: []int64{}, Strings: []string{}, Schema: schema.String()},
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("calls (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("records of another schema", func(t *testing.T) {
+		mem := newChecked(t)
+		other := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int32}}, nil)
+		called := false
+		snk := foreach.NewBatchSink(func(context.Context, arrow.RecordBatch, int64) error { called = true; return nil })
+		if err := snk.Open(ctx, sinks.Info{Schema: other, Allocator: mem}); err != nil {
+			t.Fatal(err)
+		}
+		for _, groups := range [][][]int64{{{1}}, {{1}, {2}}} {
+			w, err := write(t, mem, snk, 0, groups...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Commit(ctx); err == nil {
+				t.Errorf("Commit of %d records of another schema succeeded", len(groups))
+			}
+		}
+		if called {
+			t.Error("the function ran with a batch of the wrong schema")
+		}
+	})
+}
+
+// writer records the calls a RowSink makes.
+type writer struct {
+	calls    []string
+	failOn   int64 // Process fails for this value
+	openErr  error
+	closeErr error
+}
+
+func (w *writer) Open(_ context.Context, id int64) error {
+	w.calls = append(w.calls, fmt.Sprintf("open %d", id))
+	return w.openErr
+}
+
+func (w *writer) Process(_ context.Context, row arrowbatch.Row) error {
+	v, err := row.Value("v")
+	if err != nil {
+		return err
+	}
+	w.calls = append(w.calls, fmt.Sprintf("process v=%d s=%s index=%d", v, row.String("s"), row.Index))
+	if v == w.failOn {
+		return fmt.Errorf("bad value %d", v)
+	}
+	return nil
+}
+
+func (w *writer) Close(_ context.Context, err error) error {
+	w.calls = append(w.calls, fmt.Sprintf("close %v", err))
+	return w.closeErr
+}
+
+func TestRowSink(t *testing.T) {
+	mem := newChecked(t)
+	ctx := context.Background()
+	rw := &writer{failOn: -1}
+	snk := foreach.NewRowSink(rw)
+	if err := snk.Open(ctx, sinks.Info{Schema: schema, Allocator: mem}); err != nil {
+		t.Fatal(err)
+	}
+	for id, groups := range [][][]int64{{{1, 2}, {}, {3}}, {}} {
+		w, err := write(t, mem, snk, int64(id+7), groups...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{
+		"open 7",
+		"process v=1 s=NULL index=0",
+		"process v=2 s=s2 index=1",
+		"process v=3 s=NULL index=0",
+		"close <nil>",
+		"open 8",
+		"close <nil>",
+	}
+	if diff := cmp.Diff(want, rw.calls); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+	if err := snk.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRowSinkRowError(t *testing.T) {
+	mem := newChecked(t)
+	ctx := context.Background()
+	rw := &writer{failOn: 5}
+	snk := foreach.NewRowSink(rw)
+	if err := snk.Open(ctx, sinks.Info{Schema: schema, Allocator: mem}); err != nil {
+		t.Fatal(err)
+	}
+	// Value 5 is the fifth row of the micro-batch (index 4) and the second of its Arrow batch.
+	w, err := write(t, mem, snk, 1, []int64{1, 2, 3}, []int64{4, 5, 6}, []int64{7})
+	if err == nil {
+		t.Fatal("Write succeeded")
+	}
+	if got, want := err.Error(), "foreach: row 4 of the micro-batch: bad value 5"; got != want {
+		t.Errorf("Write error = %q; want %q", got, want)
+	}
+	// The coordinator aborts the batch; the writer hears that it failed.
+	if err := w.Abort(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"open 1",
+		"process v=1 s=NULL index=0",
+		"process v=2 s=s2 index=1",
+		"process v=3 s=NULL index=2",
+		"process v=4 s=s4 index=0",
+		"process v=5 s=NULL index=1",
+		"close " + foreach.ErrBatchAborted.Error(),
+	}
+	if diff := cmp.Diff(want, rw.calls); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+}
+
+func TestRowSinkLifecycleErrors(t *testing.T) {
+	ctx := context.Background()
+	boom := errors.New("boom")
+
+	t.Run("Open fails: no Close", func(t *testing.T) {
+		rw := &writer{openErr: boom}
+		snk := foreach.NewRowSink(rw)
+		if err := snk.Open(ctx, sinks.Info{Schema: schema}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := snk.Begin(ctx, 3); !errors.Is(err, boom) {
+			t.Errorf("Begin = %v; want the writer's Open error", err)
+		}
+		if diff := cmp.Diff([]string{"open 3"}, rw.calls); diff != "" {
+			t.Errorf("calls (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("Close fails: Commit fails", func(t *testing.T) {
+		mem := newChecked(t)
+		rw := &writer{failOn: -1, closeErr: boom}
+		snk := foreach.NewRowSink(rw)
+		w, err := write(t, mem, snk, 0, []int64{1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(ctx); !errors.Is(err, boom) {
+			t.Errorf("Commit = %v; want the writer's Close error", err)
+		}
+	})
+
+	t.Run("Abort without a failed row", func(t *testing.T) {
+		rw := &writer{failOn: -1}
+		w, err := foreach.NewRowSink(rw).Begin(ctx, 9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Abort(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"open 9", "close " + foreach.ErrBatchAborted.Error()}, rw.calls); diff != "" {
+			t.Errorf("calls (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("nil writer", func(t *testing.T) {
+		err := foreach.NewRowSink(nil).Open(ctx, sinks.Info{Schema: schema})
+		if err == nil || err.Error() != "foreach: the writer is nil" {
+			t.Errorf("Open = %v", err)
+		}
+	})
+}
+
+func TestRowFunc(t *testing.T) {
+	mem := newChecked(t)
+	ctx := context.Background()
+	var sum int64
+	fn := foreach.RowFunc(func(_ context.Context, row arrowbatch.Row) error {
+		v, err := row.Value("v")
+		if err != nil {
+			return err
+		}
+		sum += v.(int64)
+		if _, err := row.Value("nope"); err == nil {
+			t.Error("Value of a missing column succeeded")
+		}
+		return nil
+	})
+	if err := fn.Open(ctx, 1); err != nil {
+		t.Error(err)
+	}
+	if err := fn.Close(ctx, errors.New("x")); err != nil {
+		t.Error(err)
+	}
+	snk := foreach.NewRowSink(fn)
+	w, err := write(t, mem, snk, 0, []int64{1, 2}, []int64{39})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if sum != 42 {
+		t.Errorf("sum = %d; want 42", sum)
+	}
+}
+
+func TestDescriptions(t *testing.T) {
+	if got := foreach.NewBatchSink(nil).Description(); got != "ForeachBatchSink" {
+		t.Errorf("BatchSink.Description() = %q", got)
+	}
+	if got := foreach.NewRowSink(nil).Description(); got != "ForeachSink" {
+		t.Errorf("RowSink.Description() = %q", got)
+	}
+	// Neither may run without a durable checkpoint, nor skip batches.
+	for _, s := range []sinks.Sink{foreach.NewBatchSink(nil), foreach.NewRowSink(nil)} {
+		if _, ok := s.(sinks.TemporaryCheckpointer); ok {
+			t.Errorf("%s allows a temporary checkpoint", s.Description())
+		}
+		if _, ok := s.(sinks.Idempotent); ok {
+			t.Errorf("%s claims to be idempotent", s.Description())
+		}
+	}
+}
