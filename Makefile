@@ -1,4 +1,4 @@
-.PHONY: test localaws-start localaws-stop
+.PHONY: test demo localaws-start localaws-stop
 
 # test runs go vet and the race-enabled tests against freshly started local AWS servers, as CI does.
 test:
@@ -11,3 +11,8 @@ localaws-start:
 # localaws-stop stops them.
 localaws-stop:
 	bash scripts/localaws.sh stop
+
+# demo starts the local Kinesis server, fills a stream with sample events and reads them with a
+# Sluice query into the console.
+demo:
+	bash scripts/demo.sh
