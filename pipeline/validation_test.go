@@ -128,6 +128,9 @@ func TestValidation(t *testing.T) {
 			mapped := ratePlus().MapBatch(func(_ context.Context, in arrow.RecordBatch) (arrow.RecordBatch, error) { return in, nil }, otherSchema)
 			return ratePlus().Union(other, mapped).WriteStream().Format("console")
 		}},
+		{"sink refuses the schema", func() *pipeline.DataStreamWriter {
+			return ratePlus().WriteStream().Sink(pickySink{newRecorder(false)}).Option("checkpointLocation", "unused")
+		}},
 		{"everything at once", func() *pipeline.DataStreamWriter {
 			return p.ReadStream().Format("kinesis").Load().Union(p.ReadStream().Format("rate").Option("numPartitions", "x").Load()).
 				WriteStream().Format("console").Option("numRows", "-3").OutputMode("complete").Trigger(pipeline.ProcessingTime(-1))
@@ -147,6 +150,16 @@ func TestValidation(t *testing.T) {
 		out.WriteString("== " + c.name + "\n" + err.Error() + "\n")
 	}
 	golden(t, "validation.golden", out.String())
+}
+
+// pickySink wants a column named data.
+type pickySink struct{ *recorder }
+
+func (pickySink) CheckSchema(s *arrow.Schema) error {
+	if len(s.FieldIndices("data")) == 0 {
+		return errors.New(`column "data" is missing`)
+	}
+	return nil
 }
 
 // TestExplain: Explain prints the plan with options, secrets redacted.

@@ -251,6 +251,11 @@ func (w *DataStreamWriter) resolve() (*plan, error) {
 	}
 	if pl.sink != nil {
 		pl.sinkDesc = pl.sink.Description()
+		if sc, ok := pl.sink.(sinks.SchemaChecker); ok && pl.schema != nil {
+			if err := sc.CheckSchema(pl.schema); err != nil {
+				probs = addProblem(probs, fmt.Errorf("sink %s: %w", pl.sinkDesc, err))
+			}
+		}
 	}
 
 	// Output mode.

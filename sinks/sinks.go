@@ -101,6 +101,13 @@ type Idempotent interface {
 	LastBatchID(ctx context.Context) (id int64, ok bool, err error)
 }
 
+// SchemaChecker is implemented by sinks that accept only some input schemas (a Kinesis sink
+// needs data and partitionKey columns). Start calls CheckSchema before any I/O, so a query
+// whose output does not fit fails at once with the sink's reason among its other problems.
+type SchemaChecker interface {
+	CheckSchema(schema *arrow.Schema) error
+}
+
 // TemporaryCheckpointer is implemented by sinks that may run without a checkpointLocation
 // (console, memory): the query then uses a temporary one and logs a warning, as Spark does.
 type TemporaryCheckpointer interface {

@@ -1,0 +1,324 @@
+package kinesis
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/sluicedev/sluice/internal/kpl"
+	"github.com/sluicedev/sluice/optspec"
+)
+
+// component names the sink in option errors.
+const component = "kinesis sink"
+
+// Kinesis limits the sink enforces before sending (AWS documentation; local servers do not
+// enforce them all).
+const (
+	// MaxRecordSize is the largest Kinesis record: data plus partition key, 1 MiB.
+	MaxRecordSize = 1 << 20
+	// MaxRecordsPerRequest is the most records of one PutRecords call.
+	MaxRecordsPerRequest = 500
+	// MaxBytesPerRequest is the most data plus partition key bytes of one PutRecords call.
+	MaxBytesPerRequest = 5 << 20
+	// MaxPartitionKeyLength is the longest partition key, in Unicode characters.
+	MaxPartitionKeyLength = 256
+)
+
+// Defaults of the options.
+const (
+	DefaultMaxInFlightRequests = 4
+	DefaultMaxAttempts         = 10
+	DefaultMinRetryDelay       = 100 * time.Millisecond
+	DefaultMaxRetryDelay       = 5 * time.Second
+	// DefaultAggregationMaxSize is the KPL's default AggregationMaxSize: 51200 bytes.
+	DefaultAggregationMaxSize = 51200
+)
+
+// Options configures the Kinesis sink. Build them with DefaultOptions and set fields, or let
+// the "kinesis" format parse Spark-style options (see Spec). Validate reports every problem at
+// once.
+type Options struct {
+	// StreamName is the stream to write (option streamName). Give StreamName or StreamARN.
+	StreamName string
+	// StreamARN is the stream to write, by ARN (option streamARN).
+	StreamARN string
+	// Region is the stream's region. Empty: the region of StreamARN, else the SDK's
+	// resolution (AWS_REGION, the shared config file, ...).
+	Region string
+	// Endpoint overrides the Kinesis endpoint, e.g. http://localhost:4567.
+	Endpoint string
+
+	// MaxInFlightRequests is how many PutRecords calls may be outstanding at once.
+	MaxInFlightRequests int64
+	// MaxAttempts bounds the PutRecords calls made for one record: after that many failed
+	// tries (throttled, or failed by the service) the micro-batch fails, the query stops and
+	// the batch is replayed at the next start. Records are never dropped silently.
+	MaxAttempts int64
+	// MinRetryDelay and MaxRetryDelay bound the exponential backoff between tries, with full
+	// jitter: try n waits a random time in [0, min(MaxRetryDelay, MinRetryDelay·2^n)).
+	MinRetryDelay time.Duration
+	MaxRetryDelay time.Duration
+
+	// AggregationEnabled packs rows into KPL aggregated records (see the package
+	// documentation), which KCL consumers, the KPL de-aggregators and sluice's Kinesis source
+	// unpack.
+	AggregationEnabled bool
+	// AggregationMaxSize is the largest aggregated record, data plus partition key, in bytes
+	// (at most MaxRecordSize).
+	AggregationMaxSize int64
+
+	// AWSAccessKey and AWSSecretKey (and AWSSessionToken) are static credentials. Without
+	// them the sink uses the SDK's default credential chain.
+	AWSAccessKey    string
+	AWSSecretKey    string
+	AWSSessionToken string
+	// RoleARN is a role to assume through STS, with the static credentials if given, else
+	// with the default chain. RoleExternalID and RoleSessionName are optional.
+	RoleARN         string
+	RoleExternalID  string
+	RoleSessionName string
+
+	// AWSConfig, if set, is the base configuration instead of config.LoadDefaultConfig (Go
+	// callers only). Region, Endpoint and the credential options still apply on top.
+	AWSConfig *aws.Config
+	// Client, if set, is used for every call instead of a client the sink builds (Go callers
+	// only). Region, Endpoint, AWSConfig and the credential options must then be empty. Such
+	// a client keeps its own retryer; the sink's retries come after it.
+	Client API
+}
+
+// DefaultOptions returns the defaults; set StreamName or StreamARN before use.
+func DefaultOptions() Options {
+	return Options{
+		MaxInFlightRequests: DefaultMaxInFlightRequests,
+		MaxAttempts:         DefaultMaxAttempts,
+		MinRetryDelay:       DefaultMinRetryDelay,
+		MaxRetryDelay:       DefaultMaxRetryDelay,
+		AggregationMaxSize:  DefaultAggregationMaxSize,
+	}
+}
+
+var (
+	streamNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
+	streamARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:kinesis:([a-z0-9-]+):([0-9]{12}):stream/([a-zA-Z0-9_.-]{1,128})$`)
+	regionRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,48}[a-z0-9]$`)
+	roleARNRE    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$`)
+	sessionRE    = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+)
+
+func secret(o optspec.Option[Options]) optspec.Option[Options] {
+	o.Secret = true
+	return o
+}
+
+// Spec declares the "kinesis" sink format's options. The stream and authentication options
+// are those of the Kinesis source.
+var Spec = &optspec.Spec[Options]{Component: component, Options: []optspec.Option[Options]{
+	{Key: "streamName", Type: "string", Doc: "Name of the stream to write. Required unless streamARN is given.",
+		Set: func(o *Options, v string) error {
+			v = strings.TrimSpace(v)
+			if !streamNameRE.MatchString(v) {
+				return errors.New("must be 1 to 128 characters of a-z, A-Z, 0-9, '_', '.' and '-'")
+			}
+			o.StreamName = v
+			return nil
+		}},
+	{Key: "streamARN", Type: "string", Doc: "ARN of the stream to write, instead of streamName.",
+		Set: func(o *Options, v string) error {
+			v = strings.TrimSpace(v)
+			if !streamARNRE.MatchString(v) {
+				return errors.New("must be a Kinesis stream ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)")
+			}
+			o.StreamARN = v
+			return nil
+		}},
+	{Key: "region", Type: "string", Default: "locally resolved region", Doc: "The stream's region.",
+		Set: func(o *Options, v string) error {
+			v = strings.TrimSpace(v)
+			if !regionRE.MatchString(v) {
+				return errors.New("must be an AWS region such as us-east-1")
+			}
+			o.Region = v
+			return nil
+		}},
+	{Key: "endpoint", Type: "URL", Default: "the regional endpoint", Doc: "The Kinesis endpoint, e.g. https://kinesis.us-east-1.amazonaws.com.",
+		Set: func(o *Options, v string) error {
+			v = strings.TrimSpace(v)
+			if err := validEndpoint(v); err != nil {
+				return err
+			}
+			o.Endpoint = v
+			return nil
+		}},
+	optspec.Int("maxInFlightRequests", "4", "PutRecords calls outstanding at once.", 1, 256,
+		func(o *Options) *int64 { return &o.MaxInFlightRequests }),
+	optspec.Int("maxAttempts", "10", "Tries per record (throttled or failed entries are retried alone) before the micro-batch fails and is replayed.", 1, 1000,
+		func(o *Options) *int64 { return &o.MaxAttempts }),
+	optspec.Duration("minRetryDelay", "100ms", "Backoff before the first retry; it doubles per try, with full jitter.", time.Millisecond, time.Hour,
+		func(o *Options) *time.Duration { return &o.MinRetryDelay }),
+	optspec.Duration("maxRetryDelay", "5s", "Longest backoff between tries.", time.Millisecond, time.Hour,
+		func(o *Options) *time.Duration { return &o.MaxRetryDelay }),
+	optspec.Bool("aggregationEnabled", "false", "Pack rows of the same shard into KPL aggregated records.",
+		func(o *Options) *bool { return &o.AggregationEnabled }),
+	optspec.Bytes("aggregationMaxSize", "51200", "Largest aggregated record in bytes (data plus partition key), at most 1mb.", 1024, MaxRecordSize,
+		func(o *Options) *int64 { return &o.AggregationMaxSize }),
+	secret(optspec.NonEmpty("awsAccessKey", "", "AWS access key ID; without keys the default credential chain is used.", func(o *Options) *string { return &o.AWSAccessKey })),
+	secret(optspec.NonEmpty("awsSecretKey", "", "AWS secret access key of awsAccessKey.", func(o *Options) *string { return &o.AWSSecretKey })),
+	secret(optspec.NonEmpty("awsSessionToken", "", "Session token of temporary awsAccessKey/awsSecretKey credentials.", func(o *Options) *string { return &o.AWSSessionToken })),
+	{Key: "roleArn", Type: "string", Doc: "ARN of a role to assume through STS (with the keys above, or the default chain).",
+		Set: func(o *Options, v string) error {
+			v = strings.TrimSpace(v)
+			if !roleARNRE.MatchString(v) {
+				return errors.New("must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
+			}
+			o.RoleARN = v
+			return nil
+		}},
+	secret(optspec.NonEmpty("roleExternalId", "", "External ID to pass when assuming roleArn.", func(o *Options) *string { return &o.RoleExternalID })),
+	{Key: "roleSessionName", Type: "string", Default: defaultRoleSessionName, Doc: "Session name when assuming roleArn.",
+		Set: func(o *Options, v string) error {
+			v = strings.TrimSpace(v)
+			if !sessionRE.MatchString(v) {
+				return errors.New(`must be 2 to 64 characters of letters, digits and "+=,.@_-"`)
+			}
+			o.RoleSessionName = v
+			return nil
+		}},
+}}
+
+func validEndpoint(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("must be an http:// or https:// URL such as https://kinesis.us-east-1.amazonaws.com")
+	}
+	if u.User != nil {
+		return errors.New("must not hold user information")
+	}
+	return nil
+}
+
+// arnParts returns the region and stream name of a valid stream ARN.
+func arnParts(a string) (region, name string) {
+	m := streamARNRE.FindStringSubmatch(a)
+	if m == nil {
+		return "", ""
+	}
+	return m[1], m[3]
+}
+
+// region returns the configured region, or the region of the stream ARN.
+func (o *Options) region() string {
+	if o.Region != "" {
+		return o.Region
+	}
+	r, _ := arnParts(o.StreamARN)
+	return r
+}
+
+// streamLabel names the stream in descriptions and errors.
+func (o *Options) streamLabel() string {
+	if o.StreamName != "" {
+		return o.StreamName
+	}
+	_, n := arnParts(o.StreamARN)
+	return n
+}
+
+// Validate checks the options and reports every problem at once, each an *optspec.Error
+// naming the option. Secrets are never quoted.
+func (o Options) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &optspec.Error{Component: component, Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	switch {
+	case o.StreamName == "" && o.StreamARN == "":
+		bad("streamName", "required option is missing (or give streamARN)")
+	case o.StreamName != "" && o.StreamARN != "":
+		bad("streamARN", "give streamName or streamARN, not both")
+	}
+	if o.StreamName != "" && !streamNameRE.MatchString(o.StreamName) {
+		bad("streamName", "%q is not a valid stream name: 1 to 128 characters of a-z, A-Z, 0-9, '_', '.' and '-'", o.StreamName)
+	}
+	if o.StreamARN != "" {
+		if !streamARNRE.MatchString(o.StreamARN) {
+			bad("streamARN", "%q is not a Kinesis stream ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)", o.StreamARN)
+		} else if r, _ := arnParts(o.StreamARN); o.Region != "" && r != o.Region {
+			bad("region", "%q differs from the region %q of the stream ARN", o.Region, r)
+		}
+	}
+	if o.Region != "" && !regionRE.MatchString(o.Region) {
+		bad("region", "%q is not an AWS region such as us-east-1", o.Region)
+	}
+	if o.Endpoint != "" {
+		if err := validEndpoint(o.Endpoint); err != nil {
+			bad("endpoint", "%v", err)
+		}
+	}
+	if o.MaxInFlightRequests < 1 || o.MaxInFlightRequests > 256 {
+		bad("maxInFlightRequests", "must be between 1 and 256, got %d", o.MaxInFlightRequests)
+	}
+	if o.MaxAttempts < 1 || o.MaxAttempts > 1000 {
+		bad("maxAttempts", "must be between 1 and 1000, got %d", o.MaxAttempts)
+	}
+	if o.MinRetryDelay <= 0 {
+		bad("minRetryDelay", "must be positive, got %s", o.MinRetryDelay)
+	}
+	if o.MaxRetryDelay < o.MinRetryDelay {
+		bad("maxRetryDelay", "must be at least minRetryDelay (%s), got %s", o.MinRetryDelay, o.MaxRetryDelay)
+	}
+	if o.AggregationMaxSize < 1024 || o.AggregationMaxSize > MaxRecordSize {
+		bad("aggregationMaxSize", "must be between 1024 and %d bytes, got %d", MaxRecordSize, o.AggregationMaxSize)
+	}
+	if o.AWSAccessKey != "" && o.AWSSecretKey == "" {
+		bad("awsSecretKey", "required when awsAccessKey is given")
+	}
+	if o.AWSSecretKey != "" && o.AWSAccessKey == "" {
+		bad("awsAccessKey", "required when awsSecretKey is given")
+	}
+	if o.AWSSessionToken != "" && (o.AWSAccessKey == "" || o.AWSSecretKey == "") {
+		bad("awsSessionToken", "given without awsAccessKey and awsSecretKey")
+	}
+	if o.RoleARN != "" && !roleARNRE.MatchString(o.RoleARN) {
+		bad("roleArn", "must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
+	}
+	if o.RoleARN == "" && o.RoleExternalID != "" {
+		bad("roleExternalId", "given without roleArn")
+	}
+	if o.RoleARN == "" && o.RoleSessionName != "" {
+		bad("roleSessionName", "given without roleArn")
+	}
+	if o.RoleSessionName != "" && !sessionRE.MatchString(o.RoleSessionName) {
+		bad("roleSessionName", `must be 2 to 64 characters of letters, digits and "+=,.@_-"`)
+	}
+	if o.Client != nil {
+		var given []string
+		for _, f := range []struct {
+			set  bool
+			name string
+		}{
+			{o.Region != "", "region"}, {o.Endpoint != "", "endpoint"}, {o.AWSConfig != nil, "AWSConfig"},
+			{o.AWSAccessKey != "" || o.AWSSecretKey != "" || o.AWSSessionToken != "", "awsAccessKey/awsSecretKey/awsSessionToken"},
+			{o.RoleARN != "", "roleArn"},
+		} {
+			if f.set {
+				given = append(given, f.name)
+			}
+		}
+		if len(given) > 0 {
+			errs = append(errs, &optspec.Error{Component: component, Msg: fmt.Sprintf("Client is given, so %s would be ignored: configure the client instead", strings.Join(given, ", "))})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// aggregatorOptions returns the KPL aggregator's options.
+func (o *Options) aggregatorOptions() kpl.Options {
+	return kpl.Options{MaxRecordSize: int(min(o.AggregationMaxSize, MaxRecordSize))}
+}
