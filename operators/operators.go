@@ -12,6 +12,17 @@
 // operator keeps no unsynchronised per-call state. It receives a batch it borrows and calls
 // emit zero or more times with batches emit borrows: an operator that builds a new batch
 // releases it after emit returns; one that passes its input through calls emit(in).
+//
+// # Operators over rows
+//
+// Filter, Select, WithColumn, Drop, WithColumnRenamed, Cast and Explode evaluate CEL
+// expressions (package expr) column-wise over each batch; FromJSON parses JSON documents; Map
+// applies a typed Go function to each row. Their expressions are compiled against the input
+// schema by OutputSchema, so a typo fails the query's Start; with an input schema known only at
+// run time they compile on the first batch of each schema. Columns they do not compute are
+// passed through without copying. A row they fail to process (a division by zero, malformed
+// JSON, an error from a Go function) follows the ErrorPolicy of their Options: fail the batch
+// (the default), keep the row with its error in a column, or send it to a side output.
 package operators
 
 import (

@@ -172,7 +172,11 @@ func (w *DataStreamWriter) resolve() (*plan, error) {
 				break
 			}
 			s, err := n.op.OutputSchema(in)
-			if err != nil {
+			if j, ok := err.(interface{ Unwrap() []error }); ok {
+				for _, e := range j.Unwrap() { // list each problem on its own, named
+					probs = addProblem(probs, fmt.Errorf("%s: %w", n.op.Name(), e))
+				}
+			} else if err != nil {
 				probs = addProblem(probs, fmt.Errorf("%s: %w", n.op.Name(), err))
 			}
 			out = s

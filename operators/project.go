@@ -1,0 +1,414 @@
+package operators
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+
+	"github.com/sluicedev/sluice/arrowbatch"
+	"github.com/sluicedev/sluice/expr"
+)
+
+// projItem is one output column of a projection.
+type projItem struct {
+	field arrow.Field
+	col   int            // the input column passed through or cast, or -1
+	prog  *expr.Program  // the expression computing the column, when col < 0
+	cast  arrow.DataType // the type column col is cast to, or nil
+}
+
+type projPlan struct {
+	items []projItem
+	base  *arrow.Schema // the items' schema
+	out   *arrow.Schema // base, with the error column when the policy adds one
+}
+
+// projection computes its output columns from each input batch: columns passed through
+// without copying, expressions, casts.
+type projection struct {
+	desc  *describer
+	opts  Options
+	items func(in *arrow.Schema) ([]projItem, error)
+	fails bool // whether the projection can fail a row (and so applies the policy)
+	plans perSchema[*projPlan]
+}
+
+func newProjection(name string, srcs []string, o Options, fails bool, items func(in *arrow.Schema) ([]projItem, error)) *projection {
+	p := &projection{desc: &describer{base: name, env: o.env(), srcs: srcs}, opts: o, items: items, fails: fails}
+	p.plans.build = p.plan
+	return p
+}
+
+func (p *projection) Name() string { return p.desc.String() }
+
+func (p *projection) plan(in *arrow.Schema) (*projPlan, error) {
+	items, err := p.items(in)
+	if err != nil {
+		return nil, err
+	}
+	fields := make([]arrow.Field, len(items))
+	seen := map[string]bool{}
+	for i, it := range items {
+		if seen[it.field.Name] {
+			return nil, fmt.Errorf("the output has two columns named %q", it.field.Name)
+		}
+		seen[it.field.Name] = true
+		fields[i] = it.field
+	}
+	md := in.Metadata()
+	pl := &projPlan{items: items, base: arrow.NewSchema(fields, &md)}
+	pl.out = pl.base
+	if p.fails {
+		if pl.out, err = withErrorSchema(pl.base, p.opts.OnError); err != nil {
+			return nil, err
+		}
+	}
+	return pl, nil
+}
+
+func (p *projection) OutputSchema(in *arrow.Schema) (*arrow.Schema, error) {
+	if in == nil {
+		_, err := withErrorSchema(arrow.NewSchema(nil, nil), p.opts.OnError)
+		return nil, err
+	}
+	pl, err := p.plans.get(in)
+	if err != nil {
+		return nil, err
+	}
+	return pl.out, nil
+}
+
+func (p *projection) Process(ctx context.Context, in arrow.RecordBatch, emit Emit) error {
+	pl, err := p.plans.get(in.Schema())
+	if err != nil {
+		return err
+	}
+	cols := make([]arrow.Array, 0, len(pl.items))
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	var fs []failure
+	for _, it := range pl.items {
+		switch {
+		case it.prog != nil:
+			arr, errs, err := it.prog.Eval(ctx, in)
+			if err != nil {
+				return err
+			}
+			cols = append(cols, arr)
+			fs = append(fs, evalFailures(errs)...)
+		case it.cast != nil:
+			arr, failed, err := castColumn(ctx, in.Column(it.col), it.cast)
+			if err != nil {
+				return err
+			}
+			cols = append(cols, arr)
+			for _, r := range failed {
+				fs = append(fs, failure{row: r.Row, err: fmt.Errorf("cast %s to %s: %w", it.field.Name, it.cast, r.Err)})
+			}
+		default:
+			c := in.Column(it.col)
+			c.Retain()
+			cols = append(cols, c)
+		}
+	}
+	out := array.NewRecordBatch(pl.base, cols, in.NumRows())
+	defer out.Release()
+	if !p.fails {
+		return emit(out)
+	}
+	sortFailures(fs)
+	return finish(ctx, p.opts.OnError, in, out, pl.out, fs, nil, emit)
+}
+
+// passThrough returns the item passing column i of in unchanged.
+func passThrough(in *arrow.Schema, i int) projItem {
+	return projItem{field: in.Field(i), col: i}
+}
+
+// exprItem compiles src into the column name.
+func exprItem(env *expr.Env, in *arrow.Schema, name, src string) (projItem, error) {
+	prog, err := env.Compile(in, src)
+	if err != nil {
+		return projItem{}, err
+	}
+	return projItem{field: arrow.Field{Name: name, Type: prog.Type(), Nullable: true}, col: -1, prog: prog}, nil
+}
+
+// columnIndex returns the index of the column named name, or an error listing the columns.
+func columnIndex(in *arrow.Schema, name string) (int, error) {
+	idx := in.FieldIndices(name)
+	switch len(idx) {
+	case 0:
+		return 0, fmt.Errorf("no column %q (columns: %s)", name, strings.Join(arrowbatch.FieldNames(in), ", "))
+	case 1:
+		return idx[0], nil
+	}
+	return 0, fmt.Errorf("%d columns are named %q", len(idx), name)
+}
+
+// alias matches "expression AS name" (AS is a reserved word in CEL, so it cannot end an
+// expression otherwise).
+var alias = regexp.MustCompile("(?is)^(.*?\\S)\\s+as\\s+([A-Za-z_][A-Za-z0-9_]*|`[^`]+`)\\s*$")
+
+// parseSelectItem splits "expr AS name" into the expression and the name; without AS, the name
+// is the item itself.
+func parseSelectItem(item string) (src, name string) {
+	item = strings.TrimSpace(item)
+	if m := alias.FindStringSubmatch(item); m != nil {
+		return strings.TrimSpace(m[1]), strings.Trim(m[2], "`")
+	}
+	return item, item
+}
+
+// Select computes a new set of columns (Spark's select): each item is "*" (every input
+// column), a column name, or a CEL expression, each optionally followed by "AS name". Columns
+// are passed through without copying; an expression's column is named by its AS, or by its
+// text. An expression that fails for a row follows o.OnError.
+func Select(items []string, o Options) Operator {
+	srcs := make([]string, len(items))
+	for i, item := range items {
+		srcs[i], _ = parseSelectItem(item)
+	}
+	return newProjection("Select("+strings.Join(items, ", ")+")", srcs, o, true, func(in *arrow.Schema) ([]projItem, error) {
+		if len(items) == 0 {
+			return nil, errors.New("no columns selected")
+		}
+		var out []projItem
+		var errs []error
+		for _, item := range items {
+			src, name := parseSelectItem(item)
+			if src == "*" {
+				for i := range in.NumFields() {
+					out = append(out, passThrough(in, i))
+				}
+				continue
+			}
+			if idx := in.FieldIndices(src); len(idx) == 1 {
+				it := passThrough(in, idx[0])
+				it.field.Name = name
+				out = append(out, it)
+				continue
+			}
+			it, err := exprItem(o.env(), in, name, src)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			out = append(out, it)
+		}
+		return out, errors.Join(errs...)
+	})
+}
+
+// WithColumn adds the column name computed by the CEL expression src, or replaces the column
+// of that name in place (Spark's withColumn). A row for which src fails follows o.OnError.
+func WithColumn(name, src string, o Options) Operator {
+	return newProjection("WithColumn("+name+" = "+src+")", []string{src}, o, true, func(in *arrow.Schema) ([]projItem, error) {
+		if name == "" {
+			return nil, errors.New("the column name is empty")
+		}
+		it, err := exprItem(o.env(), in, name, src)
+		if err != nil {
+			return nil, err
+		}
+		return replaceOrAppend(in, it), nil
+	})
+}
+
+// replaceOrAppend returns the input's columns with it in place of the column of its name, or
+// at the end.
+func replaceOrAppend(in *arrow.Schema, it projItem) []projItem {
+	out := make([]projItem, 0, in.NumFields()+1)
+	replaced := false
+	for i := range in.NumFields() {
+		if in.Field(i).Name == it.field.Name && !replaced {
+			out = append(out, it)
+			replaced = true
+			continue
+		}
+		out = append(out, passThrough(in, i))
+	}
+	if !replaced {
+		out = append(out, it)
+	}
+	return out
+}
+
+// Drop removes the named columns; names that are not columns are ignored, as in Spark.
+func Drop(cols ...string) Operator {
+	return newProjection("Drop("+strings.Join(cols, ", ")+")", nil, Options{}, false, func(in *arrow.Schema) ([]projItem, error) {
+		drop := map[string]bool{}
+		for _, c := range cols {
+			drop[c] = true
+		}
+		var out []projItem
+		for i := range in.NumFields() {
+			if !drop[in.Field(i).Name] {
+				out = append(out, passThrough(in, i))
+			}
+		}
+		return out, nil
+	})
+}
+
+// WithColumnRenamed renames the column existing to newName; it does nothing when there is no
+// such column, as in Spark.
+func WithColumnRenamed(existing, newName string) Operator {
+	return newProjection("WithColumnRenamed("+existing+" -> "+newName+")", nil, Options{}, false, func(in *arrow.Schema) ([]projItem, error) {
+		if newName == "" {
+			return nil, errors.New("the new name is empty")
+		}
+		out := make([]projItem, in.NumFields())
+		for i := range in.NumFields() {
+			out[i] = passThrough(in, i)
+			if out[i].field.Name == existing {
+				out[i].field.Name = newName
+			}
+		}
+		return out, nil
+	})
+}
+
+// Cast converts the column col to the type named typ, with Spark's type names: "string",
+// "binary", "boolean", "tinyint", "smallint", "int", "bigint", "float", "double",
+// "timestamp", "date" (and their aliases "byte", "short", "integer", "long", "real"). Binary to
+// string and back reinterprets the column without copying its bytes (invalid UTF-8 is kept, as
+// Spark does); other values become strings as the console prints them (timestamps as
+// "2006-01-02 15:04:05.999999" in UTC). Other conversions are arrow-go's compute casts, which
+// fail on a value that does not convert (a string that is not a number, an overflow) and so
+// fail the row, following o.OnError. Inside expressions, x.cast("string") is CEL's string(x);
+// see package expr.
+func Cast(col, typ string, o Options) Operator {
+	return newProjection("Cast("+col+" AS "+typ+")", nil, o, true, func(in *arrow.Schema) ([]projItem, error) {
+		to, err := SparkType(typ)
+		if err != nil {
+			return nil, err
+		}
+		idx, err := columnIndex(in, col)
+		if err != nil {
+			return nil, err
+		}
+		from := in.Field(idx).Type
+		if !compute.CanCast(from, to) && !reinterpretable(from, to) {
+			return nil, fmt.Errorf("cannot cast %s from %s to %s", col, from, to)
+		}
+		out := make([]projItem, in.NumFields())
+		for i := range in.NumFields() {
+			out[i] = passThrough(in, i)
+		}
+		out[idx] = projItem{field: arrow.Field{Name: col, Type: to, Nullable: true, Metadata: in.Field(idx).Metadata}, col: idx, cast: to}
+		return out, nil
+	})
+}
+
+// SparkType returns the Arrow type of a Spark SQL type name.
+func SparkType(name string) (arrow.DataType, error) {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "string":
+		return arrow.BinaryTypes.String, nil
+	case "binary":
+		return arrow.BinaryTypes.Binary, nil
+	case "boolean", "bool":
+		return arrow.FixedWidthTypes.Boolean, nil
+	case "tinyint", "byte":
+		return arrow.PrimitiveTypes.Int8, nil
+	case "smallint", "short":
+		return arrow.PrimitiveTypes.Int16, nil
+	case "int", "integer":
+		return arrow.PrimitiveTypes.Int32, nil
+	case "bigint", "long":
+		return arrow.PrimitiveTypes.Int64, nil
+	case "float", "real":
+		return arrow.PrimitiveTypes.Float32, nil
+	case "double":
+		return arrow.PrimitiveTypes.Float64, nil
+	case "timestamp":
+		return &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, nil
+	case "date":
+		return arrow.FixedWidthTypes.Date32, nil
+	}
+	return nil, fmt.Errorf("unknown type %q (want string, binary, boolean, tinyint, smallint, int, bigint, float, double, timestamp or date)", name)
+}
+
+// reinterpretable reports whether an array of type from is one of type to with the same
+// buffers: binary and string of the same offset width.
+func reinterpretable(from, to arrow.DataType) bool {
+	switch from.ID() {
+	case arrow.BINARY, arrow.STRING:
+		return to.ID() == arrow.BINARY || to.ID() == arrow.STRING
+	case arrow.LARGE_BINARY, arrow.LARGE_STRING:
+		return to.ID() == arrow.LARGE_BINARY || to.ID() == arrow.LARGE_STRING
+	}
+	return false
+}
+
+// castColumn converts arr to type to. It returns the rows that did not convert (null in the
+// result).
+func castColumn(ctx context.Context, arr arrow.Array, to arrow.DataType) (arrow.Array, []arrowbatch.RowError, error) {
+	if arrow.TypeEqual(arr.DataType(), to) {
+		arr.Retain()
+		return arr, nil, nil
+	}
+	if reinterpretable(arr.DataType(), to) {
+		d := arr.Data()
+		nd := array.NewData(to, d.Len(), d.Buffers(), nil, d.NullN(), d.Offset())
+		defer nd.Release()
+		return array.MakeFromData(nd), nil, nil
+	}
+	if to.ID() == arrow.STRING && arr.DataType().ID() != arrow.LARGE_STRING && arr.DataType().ID() != arrow.LARGE_BINARY {
+		// arrow-go v18.8's numeric-to-string casts leak a buffer; format the values instead.
+		b := array.NewStringBuilder(Allocator(ctx))
+		defer b.Release()
+		b.Reserve(arr.Len())
+		for i := range arr.Len() {
+			if arr.IsNull(i) {
+				b.AppendNull()
+				continue
+			}
+			b.Append(arrowbatch.FormatValue(arr, i))
+		}
+		return b.NewArray(), nil, nil
+	}
+	cctx := compute.WithAllocator(ctx, Allocator(ctx))
+	opts := compute.SafeCastOptions(to)
+	out, err := compute.CastArray(cctx, arr, opts)
+	if err == nil {
+		return out, nil, nil
+	}
+	// Find the rows that do not convert, one by one; this is the slow path of bad data only.
+	mem := Allocator(ctx)
+	parts := make([]arrow.Array, 0, arr.Len())
+	defer func() {
+		for _, p := range parts {
+			p.Release()
+		}
+	}()
+	var failed []arrowbatch.RowError
+	for i := range arr.Len() {
+		one := array.NewSlice(arr, int64(i), int64(i+1))
+		c, err := compute.CastArray(cctx, one, opts)
+		one.Release()
+		if err != nil {
+			failed = append(failed, arrowbatch.RowError{Row: i, Err: err})
+			c = array.MakeArrayOfNull(mem, to, 1)
+		}
+		parts = append(parts, c)
+	}
+	if len(parts) == 0 {
+		return array.MakeArrayOfNull(mem, to, 0), nil, nil
+	}
+	all, err := array.Concatenate(parts, mem)
+	if err != nil {
+		return nil, nil, err
+	}
+	return all, failed, nil
+}
