@@ -20,8 +20,6 @@ import (
 	"os/signal"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -29,7 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/sluicedev/sluice/pipeline"
-	"github.com/sluicedev/sluice/sources/kinesis"
+	_ "github.com/sluicedev/sluice/sources/kinesis" // registers Format("kinesis")
 )
 
 func main() {
@@ -71,7 +69,8 @@ func main() {
 		trigger = pipeline.AvailableNow()
 	}
 	w := reader.Load().
-		MapBatch(dataAsString, stringSchema).
+		// Spark's cast("string"): the binary data column as text, without copying the bytes.
+		Cast("data", "string").
 		WriteStream().Format("console").Option("truncate", "false").Trigger(trigger)
 	if *checkpoint != "" {
 		w = w.Option("checkpointLocation", *checkpoint)
@@ -96,28 +95,6 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
-}
-
-// stringSchema is kinesis.Schema with data as a string.
-var stringSchema = func() *arrow.Schema {
-	fields := kinesis.Schema.Fields()
-	fields[1].Type = arrow.BinaryTypes.String
-	return arrow.NewSchema(fields, nil)
-}()
-
-// dataAsString reinterprets the binary data column as a string column without copying: Binary
-// and String have the same layout. (Sluice's CEL cast("string") will do this and check UTF-8;
-// this stand-in does not check it.)
-func dataAsString(_ context.Context, in arrow.RecordBatch) (arrow.RecordBatch, error) {
-	bin := in.Column(1).Data()
-	data := array.NewData(arrow.BinaryTypes.String, bin.Len(), bin.Buffers(), nil, bin.NullN(), bin.Offset())
-	defer data.Release()
-	str := array.NewStringData(data)
-	defer str.Release()
-	cols := make([]arrow.Array, in.NumCols())
-	copy(cols, in.Columns())
-	cols[1] = str
-	return array.NewRecordBatch(stringSchema, cols, in.NumRows()), nil
 }
 
 // produceEvents creates the stream if it does not exist and puts n sample JSON events into it.
