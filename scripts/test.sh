@@ -37,4 +37,9 @@ go vet ./...
 echo "test.sh: go test -race -count=1 -timeout 20m ./..." >&2
 status=0
 go test -race -count=1 -timeout 20m ./... || status=$?
+
+# The benchmarks are not timed here (bench/*.md hold measured results); one iteration of each
+# checks that they still run.
+echo "test.sh: go test -run '^\$' -bench . -benchtime 1x ./bench/... (smoke run)" >&2
+go test -run '^$' -bench . -benchtime 1x ./bench/... || status=$?
 exit "$status"
