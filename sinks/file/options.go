@@ -5,14 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/sluicedev/sluice/internal/awsauth"
 	"github.com/sluicedev/sluice/optspec"
 )
 
@@ -131,20 +132,29 @@ func DefaultOptions(format Format) Options {
 }
 
 var (
-	regionRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,48}[a-z0-9]$`)
-	roleARNRE = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$`)
-	sessionRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
-	bucketRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 )
 
-func secret[T any](o optspec.Option[T]) optspec.Option[T] {
-	o.Secret = true
-	return o
+// auth describes the sink to awsauth.
+var auth = awsauth.Component{
+	RegionDoc:       "Region of the S3 bucket.",
+	EndpointDoc:     "S3 endpoint, e.g. http://127.0.0.1:9000 for an S3-compatible server.",
+	EndpointExample: "https://s3.us-east-1.amazonaws.com",
+	RoleSessionName: "sluice-file-sink",
+}
+
+// awsFields points at the AWS connection options, for awsauth.
+func (o *Options) awsFields() awsauth.Fields {
+	return awsauth.Fields{Region: &o.Region, Endpoint: &o.Endpoint,
+		AWSAccessKey: &o.AWSAccessKey, AWSSecretKey: &o.AWSSecretKey, AWSSessionToken: &o.AWSSessionToken,
+		RoleARN: &o.RoleARN, RoleExternalID: &o.RoleExternalID, RoleSessionName: &o.RoleSessionName,
+		AWSConfig: &o.AWSConfig}
 }
 
 // commonOptions are the options both formats take.
 func commonOptions() []optspec.Option[Options] {
-	return []optspec.Option[Options]{
+	awsSpecs := awsauth.Specs(auth, (*Options).awsFields)
+	return slices.Concat([]optspec.Option[Options]{
 		{Key: "path", Type: "path or s3:// URL", Required: true,
 			Doc: "Output directory: a local directory, or s3://bucket/prefix.",
 			Set: func(o *Options, v string) error {
@@ -168,53 +178,16 @@ func commonOptions() []optspec.Option[Options] {
 			func(o *Options) *int64 { return &o.MaxRecordsPerFile }),
 		optspec.Bytes("maxBytesPerFile", "0", "Roll to a new file once a file reaches this size (checked every few thousand rows); 0 means no limit.", 0, math.MaxInt64,
 			func(o *Options) *int64 { return &o.MaxBytesPerFile }),
-		{Key: "region", Type: "string", Default: "locally resolved region", Doc: "Region of the S3 bucket.",
-			Set: func(o *Options, v string) error {
-				v = strings.TrimSpace(v)
-				if !regionRE.MatchString(v) {
-					return errors.New("must be an AWS region such as us-east-1")
-				}
-				o.Region = v
-				return nil
-			}},
-		{Key: "endpoint", Type: "URL", Default: "the regional endpoint", Doc: "S3 endpoint, e.g. http://127.0.0.1:9000 for an S3-compatible server.",
-			Set: func(o *Options, v string) error {
-				v = strings.TrimSpace(v)
-				if err := validEndpoint(v); err != nil {
-					return err
-				}
-				o.Endpoint = v
-				return nil
-			}},
+		awsSpecs.Region,
+		awsSpecs.Endpoint,
 		optspec.Bool("pathStyleAccess", "false", "Address S3 buckets by path (endpoint/bucket/key), as S3-compatible servers usually need.",
 			func(o *Options) *bool { return &o.PathStyleAccess }),
-		secret(optspec.NonEmpty("awsAccessKey", "", "AWS access key ID; without keys the default credential chain is used.", func(o *Options) *string { return &o.AWSAccessKey })),
-		secret(optspec.NonEmpty("awsSecretKey", "", "AWS secret access key of awsAccessKey.", func(o *Options) *string { return &o.AWSSecretKey })),
-		secret(optspec.NonEmpty("awsSessionToken", "", "Session token of temporary awsAccessKey/awsSecretKey credentials.", func(o *Options) *string { return &o.AWSSessionToken })),
-		{Key: "roleArn", Type: "string", Doc: "ARN of a role to assume through STS (with the keys above, or the default chain).",
-			Set: func(o *Options, v string) error {
-				v = strings.TrimSpace(v)
-				if !roleARNRE.MatchString(v) {
-					return errors.New("must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
-				}
-				o.RoleARN = v
-				return nil
-			}},
-		secret(optspec.NonEmpty("roleExternalId", "", "External ID to pass when assuming roleArn.", func(o *Options) *string { return &o.RoleExternalID })),
-		{Key: "roleSessionName", Type: "string", Default: defaultRoleSessionName, Doc: "Session name when assuming roleArn.",
-			Set: func(o *Options, v string) error {
-				v = strings.TrimSpace(v)
-				if !sessionRE.MatchString(v) {
-					return errors.New(`must be 2 to 64 characters of letters, digits and "+=,.@_-"`)
-				}
-				o.RoleSessionName = v
-				return nil
-			}},
+	}, awsSpecs.Credentials, []optspec.Option[Options]{
 		optspec.Bytes("uploadPartSize", "8mb", "Part size of multipart uploads to S3, at least 5mb; each open file buffers up to uploadConcurrency+1 parts.", MinUploadPartSize, 5<<30,
 			func(o *Options) *int64 { return &o.UploadPartSize }),
 		optspec.Int("uploadConcurrency", "4", "Parts of one file uploaded to S3 at once.", 1, 64,
 			func(o *Options) *int64 { return &o.UploadConcurrency }),
-	}
+	})
 }
 
 // ParquetSpec declares the "parquet" format's options.
@@ -258,17 +231,6 @@ func splitColumns(v string) ([]string, error) {
 		cols = append(cols, c)
 	}
 	return cols, nil
-}
-
-func validEndpoint(v string) error {
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errors.New("must be an http:// or https:// URL such as https://s3.us-east-1.amazonaws.com")
-	}
-	if u.User != nil {
-		return errors.New("must not hold user information")
-	}
-	return nil
 }
 
 // location is a parsed Path: a local directory, or an S3 bucket and key prefix.
@@ -370,50 +332,13 @@ func (o Options) Validate() error {
 	if o.UploadConcurrency < 0 {
 		bad("uploadConcurrency", "must not be negative, got %d", o.UploadConcurrency)
 	}
-	if o.Region != "" && !regionRE.MatchString(o.Region) {
-		bad("region", "%q is not an AWS region such as us-east-1", o.Region)
+	awsOpts := o.awsFields().Options()
+	errs = append(errs, auth.Validate(comp, awsOpts)...)
+	var service []string
+	if o.PathStyleAccess {
+		service = append(service, "pathStyleAccess")
 	}
-	if o.Endpoint != "" {
-		if err := validEndpoint(o.Endpoint); err != nil {
-			bad("endpoint", "%v", err)
-		}
-	}
-	if o.AWSAccessKey != "" && o.AWSSecretKey == "" {
-		bad("awsSecretKey", "required when awsAccessKey is given")
-	}
-	if o.AWSSecretKey != "" && o.AWSAccessKey == "" {
-		bad("awsAccessKey", "required when awsSecretKey is given")
-	}
-	if o.AWSSessionToken != "" && (o.AWSAccessKey == "" || o.AWSSecretKey == "") {
-		bad("awsSessionToken", "given without awsAccessKey and awsSecretKey")
-	}
-	if o.RoleARN != "" && !roleARNRE.MatchString(o.RoleARN) {
-		bad("roleArn", "must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
-	}
-	if o.RoleARN == "" && o.RoleExternalID != "" {
-		bad("roleExternalId", "given without roleArn")
-	}
-	if o.RoleARN == "" && o.RoleSessionName != "" {
-		bad("roleSessionName", "given without roleArn")
-	}
-	if o.RoleSessionName != "" && !sessionRE.MatchString(o.RoleSessionName) {
-		bad("roleSessionName", `must be 2 to 64 characters of letters, digits and "+=,.@_-"`)
-	}
-	s3Given := []struct {
-		set  bool
-		name string
-	}{
-		{o.Region != "", "region"}, {o.Endpoint != "", "endpoint"}, {o.PathStyleAccess, "pathStyleAccess"},
-		{o.AWSConfig != nil, "AWSConfig"},
-		{o.AWSAccessKey != "" || o.AWSSecretKey != "" || o.AWSSessionToken != "", "awsAccessKey/awsSecretKey/awsSessionToken"},
-		{o.RoleARN != "", "roleArn"},
-	}
-	var given []string
-	for _, f := range s3Given {
-		if f.set {
-			given = append(given, f.name)
-		}
-	}
+	given := awsOpts.Given(service...)
 	if err == nil && !loc.isS3() && (len(given) > 0 || o.S3Client != nil) {
 		if o.S3Client != nil {
 			given = append(given, "S3Client")

@@ -11,69 +11,29 @@ import (
 	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
-
-	"github.com/sluicedev/sluice/internal/awshttp"
 )
 
-// defaultRoleSessionName is the session name of an assumed role when roleSessionName is not
-// given.
-const defaultRoleSessionName = "sluice-file-sink"
-
-// newS3Client returns Options.S3Client, or a client built from Options.AWSConfig (else the
-// SDK's default configuration) with the region, endpoint, path style and credential options
-// applied. Requests go through awshttp.RewindableBodyClient (bodies are bounded: parts of at
-// most UploadPartSize, manifests), which avoids the SDK's request-body race on fast endpoints.
+// newS3Client returns Options.S3Client, or a client built from the aws.Config of awsauth
+// (Options.AWSConfig, else the SDK's default configuration, with the region and credential
+// options applied) with the endpoint and path style applied. Requests go through
+// awshttp.RewindableBodyClient, set up by awsauth (bodies are bounded: parts of at most
+// UploadPartSize, manifests), which avoids the SDK's request-body race on fast endpoints.
 // The SDK's standard retryer stays on: S3 calls are idempotent here (whole objects and parts
 // under fixed keys).
 func (o *Options) newS3Client(ctx context.Context) (S3API, error) {
 	if o.S3Client != nil {
 		return o.S3Client, nil
 	}
-	var cfg aws.Config
-	if o.AWSConfig != nil {
-		cfg = o.AWSConfig.Copy()
-	} else {
-		var err error
-		if cfg, err = config.LoadDefaultConfig(ctx); err != nil {
-			return nil, fmt.Errorf("load the AWS configuration: %w", err)
-		}
-	}
-	if o.Region != "" {
-		cfg.Region = o.Region
-	}
-	if cfg.Region == "" {
-		return nil, errors.New(`no region: set the "region" option (or AWS_REGION, or a region in the shared config file)`)
-	}
-	if o.AWSAccessKey != "" {
-		cfg.Credentials = aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(o.AWSAccessKey, o.AWSSecretKey, o.AWSSessionToken))
-	}
-	if o.RoleARN != "" {
-		role := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), o.RoleARN, func(ro *stscreds.AssumeRoleOptions) {
-			ro.RoleSessionName = o.RoleSessionName
-			if ro.RoleSessionName == "" {
-				ro.RoleSessionName = defaultRoleSessionName
-			}
-			if o.RoleExternalID != "" {
-				ro.ExternalID = aws.String(o.RoleExternalID)
-			}
-		})
-		cfg.Credentials = aws.NewCredentialsCache(role)
-	}
-	var hc aws.HTTPClient = &awshttp.RewindableBodyClient{Next: cfg.HTTPClient}
-	if _, ok := cfg.HTTPClient.(*awshttp.RewindableBodyClient); ok {
-		hc = cfg.HTTPClient
+	cfg, err := auth.Config(ctx, o.awsFields().Options())
+	if err != nil {
+		return nil, err
 	}
 	return s3.NewFromConfig(cfg, func(so *s3.Options) {
-		so.HTTPClient = hc
 		so.UsePathStyle = o.PathStyleAccess
 		if o.Endpoint != "" {
 			so.BaseEndpoint = aws.String(o.Endpoint)

@@ -3,13 +3,14 @@ package kinesis
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/sluicedev/sluice/internal/awsauth"
 	"github.com/sluicedev/sluice/internal/kpl"
 	"github.com/sluicedev/sluice/optspec"
 )
@@ -107,19 +108,30 @@ func DefaultOptions() Options {
 var (
 	streamNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
 	streamARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:kinesis:([a-z0-9-]+):([0-9]{12}):stream/([a-zA-Z0-9_.-]{1,128})$`)
-	regionRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,48}[a-z0-9]$`)
-	roleARNRE    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$`)
-	sessionRE    = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
 )
 
-func secret(o optspec.Option[Options]) optspec.Option[Options] {
-	o.Secret = true
-	return o
+// auth describes the sink to awsauth.
+var auth = awsauth.Component{
+	RegionDoc:       "The stream's region.",
+	EndpointDoc:     "The Kinesis endpoint, e.g. https://kinesis.us-east-1.amazonaws.com.",
+	EndpointExample: "https://kinesis.us-east-1.amazonaws.com",
+	RoleSessionName: "sluice-kinesis-sink",
 }
+
+// awsFields points at the AWS connection options, for awsauth.
+func (o *Options) awsFields() awsauth.Fields {
+	return awsauth.Fields{Region: &o.Region, Endpoint: &o.Endpoint,
+		AWSAccessKey: &o.AWSAccessKey, AWSSecretKey: &o.AWSSecretKey, AWSSessionToken: &o.AWSSessionToken,
+		RoleARN: &o.RoleARN, RoleExternalID: &o.RoleExternalID, RoleSessionName: &o.RoleSessionName,
+		AWSConfig: &o.AWSConfig}
+}
+
+// awsSpecs declares the region, endpoint and credential options.
+var awsSpecs = awsauth.Specs(auth, (*Options).awsFields)
 
 // Spec declares the "kinesis" sink format's options. The stream and authentication options
 // are those of the Kinesis source.
-var Spec = &optspec.Spec[Options]{Component: component, Options: []optspec.Option[Options]{
+var Spec = &optspec.Spec[Options]{Component: component, Options: slices.Concat([]optspec.Option[Options]{
 	{Key: "streamName", Type: "string", Doc: "Name of the stream to write. Required unless streamARN is given.",
 		Set: func(o *Options, v string) error {
 			v = strings.TrimSpace(v)
@@ -138,24 +150,8 @@ var Spec = &optspec.Spec[Options]{Component: component, Options: []optspec.Optio
 			o.StreamARN = v
 			return nil
 		}},
-	{Key: "region", Type: "string", Default: "locally resolved region", Doc: "The stream's region.",
-		Set: func(o *Options, v string) error {
-			v = strings.TrimSpace(v)
-			if !regionRE.MatchString(v) {
-				return errors.New("must be an AWS region such as us-east-1")
-			}
-			o.Region = v
-			return nil
-		}},
-	{Key: "endpoint", Type: "URL", Default: "the regional endpoint", Doc: "The Kinesis endpoint, e.g. https://kinesis.us-east-1.amazonaws.com.",
-		Set: func(o *Options, v string) error {
-			v = strings.TrimSpace(v)
-			if err := validEndpoint(v); err != nil {
-				return err
-			}
-			o.Endpoint = v
-			return nil
-		}},
+	awsSpecs.Region,
+	awsSpecs.Endpoint,
 	optspec.Int("maxInFlightRequests", "4", "PutRecords calls outstanding at once.", 1, 256,
 		func(o *Options) *int64 { return &o.MaxInFlightRequests }),
 	optspec.Int("maxAttempts", "10", "Tries per record (throttled or failed entries are retried alone) before the micro-batch fails and is replayed.", 1, 1000,
@@ -168,40 +164,7 @@ var Spec = &optspec.Spec[Options]{Component: component, Options: []optspec.Optio
 		func(o *Options) *bool { return &o.AggregationEnabled }),
 	optspec.Bytes("aggregationMaxSize", "51200", "Largest aggregated record in bytes (data plus partition key), at most 1mb.", 1024, MaxRecordSize,
 		func(o *Options) *int64 { return &o.AggregationMaxSize }),
-	secret(optspec.NonEmpty("awsAccessKey", "", "AWS access key ID; without keys the default credential chain is used.", func(o *Options) *string { return &o.AWSAccessKey })),
-	secret(optspec.NonEmpty("awsSecretKey", "", "AWS secret access key of awsAccessKey.", func(o *Options) *string { return &o.AWSSecretKey })),
-	secret(optspec.NonEmpty("awsSessionToken", "", "Session token of temporary awsAccessKey/awsSecretKey credentials.", func(o *Options) *string { return &o.AWSSessionToken })),
-	{Key: "roleArn", Type: "string", Doc: "ARN of a role to assume through STS (with the keys above, or the default chain).",
-		Set: func(o *Options, v string) error {
-			v = strings.TrimSpace(v)
-			if !roleARNRE.MatchString(v) {
-				return errors.New("must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
-			}
-			o.RoleARN = v
-			return nil
-		}},
-	secret(optspec.NonEmpty("roleExternalId", "", "External ID to pass when assuming roleArn.", func(o *Options) *string { return &o.RoleExternalID })),
-	{Key: "roleSessionName", Type: "string", Default: defaultRoleSessionName, Doc: "Session name when assuming roleArn.",
-		Set: func(o *Options, v string) error {
-			v = strings.TrimSpace(v)
-			if !sessionRE.MatchString(v) {
-				return errors.New(`must be 2 to 64 characters of letters, digits and "+=,.@_-"`)
-			}
-			o.RoleSessionName = v
-			return nil
-		}},
-}}
-
-func validEndpoint(v string) error {
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errors.New("must be an http:// or https:// URL such as https://kinesis.us-east-1.amazonaws.com")
-	}
-	if u.User != nil {
-		return errors.New("must not hold user information")
-	}
-	return nil
-}
+}, awsSpecs.Credentials)}
 
 // arnParts returns the region and stream name of a valid stream ARN.
 func arnParts(a string) (region, name string) {
@@ -233,6 +196,7 @@ func (o *Options) streamLabel() string {
 // Validate checks the options and reports every problem at once, each an *optspec.Error
 // naming the option. Secrets are never quoted.
 func (o Options) Validate() error {
+	awsOpts := o.awsFields().Options()
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, &optspec.Error{Component: component, Key: key, Msg: fmt.Sprintf(format, args...)})
@@ -253,14 +217,6 @@ func (o Options) Validate() error {
 			bad("region", "%q differs from the region %q of the stream ARN", o.Region, r)
 		}
 	}
-	if o.Region != "" && !regionRE.MatchString(o.Region) {
-		bad("region", "%q is not an AWS region such as us-east-1", o.Region)
-	}
-	if o.Endpoint != "" {
-		if err := validEndpoint(o.Endpoint); err != nil {
-			bad("endpoint", "%v", err)
-		}
-	}
 	if o.MaxInFlightRequests < 1 || o.MaxInFlightRequests > 256 {
 		bad("maxInFlightRequests", "must be between 1 and 256, got %d", o.MaxInFlightRequests)
 	}
@@ -276,42 +232,9 @@ func (o Options) Validate() error {
 	if o.AggregationMaxSize < 1024 || o.AggregationMaxSize > MaxRecordSize {
 		bad("aggregationMaxSize", "must be between 1024 and %d bytes, got %d", MaxRecordSize, o.AggregationMaxSize)
 	}
-	if o.AWSAccessKey != "" && o.AWSSecretKey == "" {
-		bad("awsSecretKey", "required when awsAccessKey is given")
-	}
-	if o.AWSSecretKey != "" && o.AWSAccessKey == "" {
-		bad("awsAccessKey", "required when awsSecretKey is given")
-	}
-	if o.AWSSessionToken != "" && (o.AWSAccessKey == "" || o.AWSSecretKey == "") {
-		bad("awsSessionToken", "given without awsAccessKey and awsSecretKey")
-	}
-	if o.RoleARN != "" && !roleARNRE.MatchString(o.RoleARN) {
-		bad("roleArn", "must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
-	}
-	if o.RoleARN == "" && o.RoleExternalID != "" {
-		bad("roleExternalId", "given without roleArn")
-	}
-	if o.RoleARN == "" && o.RoleSessionName != "" {
-		bad("roleSessionName", "given without roleArn")
-	}
-	if o.RoleSessionName != "" && !sessionRE.MatchString(o.RoleSessionName) {
-		bad("roleSessionName", `must be 2 to 64 characters of letters, digits and "+=,.@_-"`)
-	}
+	errs = append(errs, auth.Validate(component, awsOpts)...)
 	if o.Client != nil {
-		var given []string
-		for _, f := range []struct {
-			set  bool
-			name string
-		}{
-			{o.Region != "", "region"}, {o.Endpoint != "", "endpoint"}, {o.AWSConfig != nil, "AWSConfig"},
-			{o.AWSAccessKey != "" || o.AWSSecretKey != "" || o.AWSSessionToken != "", "awsAccessKey/awsSecretKey/awsSessionToken"},
-			{o.RoleARN != "", "roleArn"},
-		} {
-			if f.set {
-				given = append(given, f.name)
-			}
-		}
-		if len(given) > 0 {
+		if given := awsOpts.Given(); len(given) > 0 {
 			errs = append(errs, &optspec.Error{Component: component, Msg: fmt.Sprintf("Client is given, so %s would be ignored: configure the client instead", strings.Join(given, ", "))})
 		}
 	}

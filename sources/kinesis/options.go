@@ -6,14 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/sluicedev/sluice/internal/awsauth"
 	"github.com/sluicedev/sluice/internal/javatime"
 	"github.com/sluicedev/sluice/optspec"
 )
@@ -263,9 +264,6 @@ func DefaultOptions() Options {
 var (
 	streamNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
 	streamARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:kinesis:([a-z0-9-]+):([0-9]{12}):stream/([a-zA-Z0-9_.-]{1,128})$`)
-	regionRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,48}[a-z0-9]$`)
-	roleARNRE    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$`)
-	sessionRE    = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
 )
 
 // splitList splits a comma-separated option into trimmed entries.
@@ -327,14 +325,28 @@ func arnParts(a string) (region, name string) {
 	return m[1], m[3]
 }
 
-func secret(o optspec.Option[Options]) optspec.Option[Options] {
-	o.Secret = true
-	return o
+// auth describes the source to awsauth.
+var auth = awsauth.Component{
+	RegionDoc:       "The streams' region.",
+	EndpointDoc:     "The Kinesis endpoint, e.g. https://kinesis.us-east-1.amazonaws.com.",
+	EndpointExample: "https://kinesis.us-east-1.amazonaws.com",
+	RoleSessionName: "sluice-kinesis-source",
 }
+
+// awsFields points at the AWS connection options, for awsauth.
+func (o *Options) awsFields() awsauth.Fields {
+	return awsauth.Fields{Region: &o.Region, Endpoint: &o.Endpoint,
+		AWSAccessKey: &o.AWSAccessKey, AWSSecretKey: &o.AWSSecretKey, AWSSessionToken: &o.AWSSessionToken,
+		RoleARN: &o.RoleARN, RoleExternalID: &o.RoleExternalID, RoleSessionName: &o.RoleSessionName,
+		AWSConfig: &o.AWSConfig}
+}
+
+// awsSpecs declares the region, endpoint and credential options.
+var awsSpecs = awsauth.Specs(auth, (*Options).awsFields)
 
 // Spec declares the "kinesis" format's options: their names, defaults and meaning follow the
 // reference connector.
-var Spec = &optspec.Spec[Options]{Component: component, Options: []optspec.Option[Options]{
+var Spec = &optspec.Spec[Options]{Component: component, Options: slices.Concat([]optspec.Option[Options]{
 	{Key: "streamName", Type: "string list", Doc: "Comma-separated names of the streams to read; rows tell them apart by the stream column. Required unless streamARN is given.",
 		Set: func(o *Options, v string) error {
 			l := splitList(v)
@@ -353,24 +365,8 @@ var Spec = &optspec.Spec[Options]{Component: component, Options: []optspec.Optio
 			o.StreamARNs = l
 			return nil
 		}},
-	{Key: "region", Type: "string", Default: "locally resolved region", Doc: "The streams' region.",
-		Set: func(o *Options, v string) error {
-			v = strings.TrimSpace(v)
-			if !regionRE.MatchString(v) {
-				return errors.New("must be an AWS region such as us-east-1")
-			}
-			o.Region = v
-			return nil
-		}},
-	{Key: "endpoint", Type: "URL", Default: "the regional endpoint", Doc: "The Kinesis endpoint, e.g. https://kinesis.us-east-1.amazonaws.com.",
-		Set: func(o *Options, v string) error {
-			v = strings.TrimSpace(v)
-			if err := validEndpoint(v); err != nil {
-				return err
-			}
-			o.Endpoint = v
-			return nil
-		}},
+	awsSpecs.Region,
+	awsSpecs.Endpoint,
 	{Key: "initialPosition", Type: "latest \\| trim_horizon \\| earliest \\| at_timestamp JSON", Default: "latest",
 		Doc: `Where a query with an empty checkpoint starts: latest, trim_horizon (alias earliest), or {"at_timestamp": "06/25/2020 10:23:45 PDT", "format": "MM/dd/yyyy HH:mm:ss ZZZ"} (format optional: the Java default format).`,
 		Set: func(o *Options, v string) error {
@@ -428,29 +424,7 @@ var Spec = &optspec.Spec[Options]{Component: component, Options: []optspec.Optio
 			return nil
 		}},
 	optspec.Bool("requireConsumerDeregistration", "false", "Deregister the enhanced fan-out consumer when the query stops (efo only).", func(o *Options) *bool { return &o.RequireConsumerDeregistration }),
-	secret(optspec.NonEmpty("awsAccessKey", "", "AWS access key ID; without keys the default credential chain is used.", func(o *Options) *string { return &o.AWSAccessKey })),
-	secret(optspec.NonEmpty("awsSecretKey", "", "AWS secret access key of awsAccessKey.", func(o *Options) *string { return &o.AWSSecretKey })),
-	secret(optspec.NonEmpty("awsSessionToken", "", "Session token of temporary awsAccessKey/awsSecretKey credentials.", func(o *Options) *string { return &o.AWSSessionToken })),
-	{Key: "roleArn", Type: "string", Doc: "ARN of a role to assume through STS (with the keys above, or the default chain).",
-		Set: func(o *Options, v string) error {
-			v = strings.TrimSpace(v)
-			if !roleARNRE.MatchString(v) {
-				return errors.New("must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
-			}
-			o.RoleARN = v
-			return nil
-		}},
-	secret(optspec.NonEmpty("roleExternalId", "", "External ID to pass when assuming roleArn.", func(o *Options) *string { return &o.RoleExternalID })),
-	{Key: "roleSessionName", Type: "string", Default: "sluice-kinesis-source", Doc: "Session name when assuming roleArn.",
-		Set: func(o *Options, v string) error {
-			v = strings.TrimSpace(v)
-			if !sessionRE.MatchString(v) {
-				return errors.New(`must be 2 to 64 characters of letters, digits and "+=,.@_-"`)
-			}
-			o.RoleSessionName = v
-			return nil
-		}},
-}}
+}, awsSpecs.Credentials)}
 
 // duration declares a duration option of at least lo.
 func duration(key, def, doc string, lo time.Duration, atLeast string, field func(*Options) *time.Duration) optspec.Option[Options] {
@@ -467,20 +441,10 @@ func duration(key, def, doc string, lo time.Duration, atLeast string, field func
 	}}
 }
 
-func validEndpoint(v string) error {
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errors.New("must be an http:// or https:// URL such as https://kinesis.us-east-1.amazonaws.com")
-	}
-	if u.User != nil {
-		return errors.New("must not hold user information")
-	}
-	return nil
-}
-
 // Validate checks the options and reports every problem at once, each an *optspec.Error
 // naming the option. Secrets are never quoted.
 func (o Options) Validate() error {
+	awsOpts := o.awsFields().Options()
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, &optspec.Error{Component: component, Key: key, Msg: fmt.Sprintf(format, args...)})
@@ -519,14 +483,6 @@ func (o Options) Validate() error {
 					}
 				}
 			}
-		}
-	}
-	if o.Region != "" && !regionRE.MatchString(o.Region) {
-		bad("region", "%q is not an AWS region such as us-east-1", o.Region)
-	}
-	if o.Endpoint != "" {
-		if err := validEndpoint(o.Endpoint); err != nil {
-			bad("endpoint", "%v", err)
 		}
 	}
 	switch o.InitialPosition.Kind {
@@ -572,42 +528,9 @@ func (o Options) Validate() error {
 	default:
 		bad("consumerMode", "must be polling or efo, got %q", o.ConsumerMode)
 	}
-	if o.AWSAccessKey != "" && o.AWSSecretKey == "" {
-		bad("awsSecretKey", "required when awsAccessKey is given")
-	}
-	if o.AWSSecretKey != "" && o.AWSAccessKey == "" {
-		bad("awsAccessKey", "required when awsSecretKey is given")
-	}
-	if o.AWSSessionToken != "" && (o.AWSAccessKey == "" || o.AWSSecretKey == "") {
-		bad("awsSessionToken", "given without awsAccessKey and awsSecretKey")
-	}
-	if o.RoleARN != "" && !roleARNRE.MatchString(o.RoleARN) {
-		bad("roleArn", "must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
-	}
-	if o.RoleARN == "" && o.RoleExternalID != "" {
-		bad("roleExternalId", "given without roleArn")
-	}
-	if o.RoleARN == "" && o.RoleSessionName != "" {
-		bad("roleSessionName", "given without roleArn")
-	}
-	if o.RoleSessionName != "" && !sessionRE.MatchString(o.RoleSessionName) {
-		bad("roleSessionName", `must be 2 to 64 characters of letters, digits and "+=,.@_-"`)
-	}
+	errs = append(errs, auth.Validate(component, awsOpts)...)
 	if o.Client != nil {
-		var given []string
-		for _, f := range []struct {
-			set  bool
-			name string
-		}{
-			{o.Region != "", "region"}, {o.Endpoint != "", "endpoint"}, {o.AWSConfig != nil, "AWSConfig"},
-			{o.AWSAccessKey != "" || o.AWSSecretKey != "" || o.AWSSessionToken != "", "awsAccessKey/awsSecretKey/awsSessionToken"},
-			{o.RoleARN != "", "roleArn"},
-		} {
-			if f.set {
-				given = append(given, f.name)
-			}
-		}
-		if len(given) > 0 {
+		if given := awsOpts.Given(); len(given) > 0 {
 			errs = append(errs, &optspec.Error{Component: component, Msg: fmt.Sprintf("Client is given, so %s would be ignored: configure the client instead", strings.Join(given, ", "))})
 		}
 	}
