@@ -1,6 +1,11 @@
 package file
 
 import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -124,6 +129,68 @@ func FuzzPartitionPath(f *testing.F) {
 		}
 		if vals[0] == nil || *vals[0] != val {
 			t.Fatalf("value %q came back as %v", val, vals[0])
+		}
+	})
+}
+
+// TestTornNewestManifest: an unreadable newest manifest is an interrupted write of an
+// uncommitted batch (stores like s3rver expose one when the writer dies mid-upload): Open
+// removes it and reports the batch before it as the last; ReadManifest leaves it out. An
+// unreadable older manifest stays an error.
+func TestTornNewestManifest(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name     string
+		ids      []int64
+		torn     int64
+		wantLast int64
+		wantOK   bool
+	}{
+		{"only manifest torn", []int64{0}, 0, 0, false},
+		{"newest torn", []int64{0, 1, 2}, 2, 1, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			st := &localStorage{root: dir}
+			for _, id := range c.ids {
+				data := []byte(`{"version":1,"batc`) // cut short
+				if id != c.torn {
+					var err error
+					data, err = encodeManifest(&Manifest{Version: ManifestVersion, BatchID: id, Format: Parquet})
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := os.MkdirAll(filepath.Join(dir, MetadataDir), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, MetadataDir, strconv.FormatInt(id, 10)), data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tbl, err := ReadManifest(ctx, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last, ok := tbl.LastBatchID()
+			if last != c.wantLast || ok != c.wantOK {
+				t.Errorf("ReadManifest: last %d %v; want %d %v", last, ok, c.wantLast, c.wantOK)
+			}
+			ids, _ := manifestIDs(ctx, st)
+			if _, _, _, torn, err := readNewestManifest(ctx, st, ids); !torn || err != nil {
+				t.Errorf("readNewestManifest: torn %v err %v; want torn", torn, err)
+			}
+		})
+	}
+	t.Run("older torn is an error", func(t *testing.T) {
+		dir := t.TempDir()
+		os.MkdirAll(filepath.Join(dir, MetadataDir), 0o755)
+		good, _ := encodeManifest(&Manifest{Version: ManifestVersion, BatchID: 1, Format: Parquet})
+		os.WriteFile(filepath.Join(dir, MetadataDir, "0"), []byte("{"), 0o644) // torn, but not the newest
+		os.WriteFile(filepath.Join(dir, MetadataDir, "1"), good, 0o644)
+		var ce *CorruptError
+		if _, err := ReadManifest(ctx, dir); !errors.As(err, &ce) {
+			t.Errorf("got %v; want a CorruptError for manifest 0", err)
 		}
 	})
 }

@@ -170,6 +170,38 @@ func readManifest(ctx context.Context, st storage, id int64) (*Manifest, bool, e
 	return m, true, nil
 }
 
+// readNewestManifest reads the manifest of the highest batch in ids. An unreadable newest
+// manifest is a torn write of a batch that was never committed: the sink writes manifest N
+// only from Commit(N), the coordinator starts batch N+1 only after Commit(N) returned, and
+// only a completed write returns. On S3 a PutObject is atomic and this cannot happen; on
+// stores that expose an interrupted upload (s3rver does) it can. Such a manifest is reported
+// (empty, or JSON cut short) as torn (ok false, torn true) so that the caller treats batch N as not committed; an
+// unreadable older manifest stays an error.
+func readNewestManifest(ctx context.Context, st storage, ids []int64) (m *Manifest, last int64, ok, torn bool, err error) {
+	if len(ids) == 0 {
+		return nil, 0, false, false, nil
+	}
+	last = ids[len(ids)-1]
+	m, ok, err = readManifest(ctx, st, last)
+	var ce *CorruptError
+	if errors.As(err, &ce) && isTorn(ctx, st, last) {
+		if len(ids) == 1 {
+			return nil, 0, false, true, nil
+		}
+		prev := ids[len(ids)-2]
+		m, ok, err = readManifest(ctx, st, prev)
+		return m, prev, ok, true, err
+	}
+	return m, last, ok, false, err
+}
+
+// isTorn reports whether manifest id is an incomplete write: empty or cut short (not a whole
+// JSON value). A whole manifest with wrong content is corruption, not a torn write.
+func isTorn(ctx context.Context, st storage, id int64) bool {
+	data, err := st.get(ctx, manifestName(id))
+	return err == nil && !json.Valid(data)
+}
+
 // Table is what a file sink has committed at a path: the manifests of its batches. Readers
 // that take their file list from a Table never see a file of a failed or unfinished attempt.
 type Table struct {
@@ -211,6 +243,11 @@ func ReadManifest(ctx context.Context, path string, optFns ...func(*Options)) (*
 		return nil, fmt.Errorf("file sink: read manifests of %s: %w", st, err)
 	}
 	t := &Table{Path: path, st: st}
+	if _, _, _, torn, err := readNewestManifest(ctx, st, ids); err != nil {
+		return nil, err
+	} else if torn {
+		ids = ids[:len(ids)-1] // an interrupted, uncommitted write: not part of the table
+	}
 	for _, id := range ids {
 		m, ok, err := readManifest(ctx, st, id)
 		if err != nil {

@@ -35,6 +35,9 @@ func (o *Options) newS3Client(ctx context.Context) (S3API, error) {
 	}
 	return s3.NewFromConfig(cfg, func(so *s3.Options) {
 		so.UsePathStyle = o.PathStyleAccess
+		// Servers that return no checksum (S3-compatible stores, s3rver) would otherwise make
+		// the SDK log a line per response on the default logger.
+		so.DisableLogOutputChecksumValidationSkipped = true
 		if o.Endpoint != "" {
 			so.BaseEndpoint = aws.String(o.Endpoint)
 		}

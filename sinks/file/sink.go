@@ -193,15 +193,23 @@ func (s *Sink) Open(ctx context.Context, info sinks.Info) error {
 	if err != nil {
 		return fmt.Errorf("%s sink: read the manifest log of %s: %w", s.opts.Format, st, err)
 	}
-	var last int64
-	hasLast := len(ids) > 0
-	if hasLast {
-		last = ids[len(ids)-1]
-		m, ok, err := readManifest(ctx, st, last)
-		if err != nil {
-			return err
+	m, last, hasLast, torn, err := readNewestManifest(ctx, st, ids)
+	if err != nil {
+		return err
+	}
+	if torn {
+		// The interrupted manifest of an uncommitted batch; that batch is replayed and writes it
+		// again.
+		tornName := manifestName(ids[len(ids)-1])
+		if info.Logger != nil {
+			info.Logger.Warn("file sink: removing the incomplete manifest of an uncommitted batch", "manifest", st.String()+"/"+tornName)
 		}
-		if ok && (m.Format != s.opts.Format || !slices.Equal(m.PartitionBy, s.opts.PartitionBy)) {
+		if err := st.remove(ctx, tornName); err != nil {
+			return fmt.Errorf("%s sink: remove the incomplete manifest %s: %w", s.opts.Format, tornName, err)
+		}
+	}
+	if hasLast && m != nil {
+		if m.Format != s.opts.Format || !slices.Equal(m.PartitionBy, s.opts.PartitionBy) {
 			return fmt.Errorf("%s sink: %s holds %s output partitioned by %v (batch %d), but this query writes %s partitioned by %v: use another path",
 				s.opts.Format, st, m.Format, m.PartitionBy, last, s.opts.Format, s.opts.PartitionBy)
 		}
