@@ -5,42 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/sluicedev/sluice/internal/golden"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sluicedev/sluice/checkpoint"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
-
-// golden compares got with testdata/name; with -update it rewrites the file instead.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs (-want +got); run go test -update after a deliberate change:\n%s", path, diff)
-	}
-}
 
 // memStore is an in-memory Store, so that messages name a stable location and fuzzing does
 // not fsync.
@@ -274,7 +252,7 @@ func TestFormat(t *testing.T) {
 		data, _ := s.ReadFile(ctx, name)
 		fmt.Fprintf(&b, "== %s\n%s", name, data)
 	}
-	golden(t, "format.golden", b.String())
+	golden.Check(t, "format.golden", b.String())
 }
 
 func TestLatestIsNumeric(t *testing.T) {
@@ -522,5 +500,5 @@ func TestCorrupt(t *testing.T) {
 			fmt.Fprintf(&b, "== %s\n%v\n", c.name, err)
 		})
 	}
-	golden(t, "corrupt.golden", b.String())
+	golden.Check(t, "corrupt.golden", b.String())
 }

@@ -3,12 +3,11 @@ package expr_test
 import (
 	"context"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/sluicedev/sluice/internal/golden"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -17,8 +16,6 @@ import (
 
 	"github.com/sluicedev/sluice/expr"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 func checkedAlloc(t *testing.T) *memory.CheckedAllocator {
 	t.Helper()
@@ -317,7 +314,7 @@ func TestCompileErrors(t *testing.T) {
 		b.WriteString(err.Error())
 		b.WriteString("\n\n")
 	}
-	golden(t, "errors.golden", b.String())
+	golden.Check(t, "errors.golden", b.String())
 }
 
 // TestUnusableColumns: columns that cannot be variables are listed, with why.
@@ -331,25 +328,7 @@ func TestUnusableColumns(t *testing.T) {
 	_, err := expr.NewEnv().Compile(schema, "dec > 1")
 	var b strings.Builder
 	b.WriteString(err.Error())
-	golden(t, "unusable.golden", b.String())
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs (-want +got; go test -update rewrites it):\n%s", path, diff)
-	}
+	golden.Check(t, "unusable.golden", b.String())
 }
 
 // TestFunctions: registered Go functions are callable with their overloads, evaluated

@@ -2,39 +2,17 @@ package optspec_test
 
 import (
 	"errors"
-	"flag"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicedev/sluice/internal/golden"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sluicedev/sluice/optspec"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
-
-// golden compares got with testdata/name; with -update it rewrites the file instead.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs (-want +got); run go test -update after a deliberate change:\n%s", path, diff)
-	}
-}
 
 // opts exercises every option kind.
 type opts struct {
@@ -465,7 +443,7 @@ func TestLooksSecret(t *testing.T) {
 }
 
 func TestMarkdown(t *testing.T) {
-	golden(t, "markdown.golden", withRequired.Markdown())
+	golden.Check(t, "markdown.golden", withRequired.Markdown())
 }
 
 func TestParseDuration(t *testing.T) {

@@ -3,14 +3,13 @@ package pipeline_test
 import (
 	"context"
 	"errors"
-	"flag"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/sluicedev/sluice/internal/golden"
+
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/sluicedev/sluice/optspec"
 	"github.com/sluicedev/sluice/pipeline"
@@ -18,26 +17,6 @@ import (
 	"github.com/sluicedev/sluice/sources"
 	"github.com/sluicedev/sluice/sources/rate"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
-}
 
 // secretSource is a registered test format with a secret option.
 type secretOpts struct{ Key, Secret, Token string }
@@ -149,7 +128,7 @@ func TestValidation(t *testing.T) {
 		}
 		out.WriteString("== " + c.name + "\n" + err.Error() + "\n")
 	}
-	golden(t, "validation.golden", out.String())
+	golden.Check(t, "validation.golden", out.String())
 }
 
 // pickySink wants a column named data.
@@ -181,5 +160,5 @@ func TestExplain(t *testing.T) {
 	if strings.Contains(got, "s3cr3t") || strings.Contains(got, "AKIAEXAMPLE") {
 		t.Errorf("Explain shows the secret:\n%s", got)
 	}
-	golden(t, "explain.golden", got)
+	golden.Check(t, "explain.golden", got)
 }

@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicedev/sluice/internal/golden"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -21,27 +20,6 @@ import (
 	"github.com/sluicedev/sluice/sinks"
 	"github.com/sluicedev/sluice/sinks/console"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
-
-// golden compares got with testdata/name; with -update it rewrites the file instead.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs (-want +got); run go test -update after a deliberate change:\n%s", path, diff)
-	}
-}
 
 var schema = arrow.NewSchema([]arrow.Field{
 	{Name: "id", Type: arrow.PrimitiveTypes.Int64},
@@ -163,7 +141,7 @@ func TestOutput(t *testing.T) {
 			fmt.Fprintf(&b, "=== %s\n%s", tt.name, run(t, tt.opts, tt.batchID, tt.batches...))
 		})
 	}
-	golden(t, "output.golden", b.String())
+	golden.Check(t, "output.golden", b.String())
 }
 
 // TestTruncation pins Spark's rule: a cell longer than 20 characters is cut to its first 17

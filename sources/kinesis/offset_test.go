@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sluicedev/sluice/internal/golden"
 )
 
 var cmpPos = cmp.AllowUnexported(position{}, offset{}, streamOffset{})
@@ -27,7 +28,7 @@ func sampleOffset() *offset {
 func TestOffsetFormat(t *testing.T) {
 	o := sampleOffset()
 	enc := o.encode()
-	golden(t, "offset.json", string(enc)+"\n")
+	golden.Check(t, "offset.json", string(enc)+"\n")
 	for range 10 { // map order must not matter
 		if again := sampleOffset().encode(); !bytes.Equal(again, enc) {
 			t.Fatalf("encoding is not canonical:\n%s\n%s", enc, again)

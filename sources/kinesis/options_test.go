@@ -2,40 +2,18 @@ package kinesis
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicedev/sluice/internal/golden"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sluicedev/sluice/optspec"
 	"github.com/sluicedev/sluice/sources"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs (-want +got; go test -update rewrites it):\n%s", path, diff)
-	}
-}
 
 // factory builds a source through the registry, as ReadStream().Format("kinesis") does.
 func factory(t *testing.T, kv map[string]string) (sources.Source, error) {
@@ -138,7 +116,7 @@ func TestOptionErrors(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "== %s\n%s\n", tt.name, msg)
 	}
-	golden(t, "option_errors.golden", b.String())
+	golden.Check(t, "option_errors.golden", b.String())
 }
 
 func TestOptionsGoPath(t *testing.T) {
@@ -309,7 +287,7 @@ func TestSpecTable(t *testing.T) {
 	if diff := cmp.Diff(want, Spec.Keys()); diff != "" {
 		t.Errorf("keys (-want +got):\n%s", diff)
 	}
-	golden(t, "options.md", Spec.Markdown())
+	golden.Check(t, "options.md", Spec.Markdown())
 }
 
 func FuzzParseInitialPosition(f *testing.F) {
