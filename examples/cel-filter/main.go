@@ -1,12 +1,14 @@
-// Command cel-filter shapes a stream of JSON events with CEL: it parses the JSON into typed
-// columns, keeps the interesting rows and projects them, printing each micro-batch.
+// Command cel-filter shapes Kinesis events with CEL: it parses the JSON in each record's data
+// into typed columns, keeps the interesting rows, projects them with expressions and a Go
+// function registered for CEL, and prints each micro-batch.
 //
-// The events are made up from the "rate-micro-batch" source, whose rows are (timestamp, value):
-// a WithColumn turns each row into a JSON document, as a Kinesis stream would deliver it in its
-// data column. (It will read from Kinesis once that source lands.)
+// Against the repository's local Kinesis server, with the events that kinesis-to-console
+// produces ({"id", "type", "user", "amount", "ts"}):
 //
-//	go run ./examples/cel-filter              # three micro-batches, then stop
-//	go run ./examples/cel-filter -batches 0   # run until interrupted
+//	bash scripts/localaws.sh start && source .localaws/env
+//	go run ./examples/kinesis-to-console -produce 200 -available-now   # create and fill sluice-demo
+//	go run ./examples/cel-filter                                       # filter it, then stop
+//	bash scripts/localaws.sh stop
 package main
 
 import (
@@ -15,86 +17,85 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/sluicedev/sluice/expr"
 	"github.com/sluicedev/sluice/pipeline"
+	_ "github.com/sluicedev/sluice/sources/kinesis" // registers Format("kinesis")
 )
 
-// eventJSON builds an event document from a rate row with CEL string operations.
-const eventJSON = `'{"id": ' + string(value) +
-	', "device": "sensor-' + string(value % 3) + '"' +
-	', "level": "' + ["debug", "info", "warn", "error"][value % 4] + '"' +
-	', "latency_ms": ' + string(double(value * 37 % 500) / 4.0) +
-	', "at": "' + string(timestamp) + '"}'`
-
-// eventSchema is the schema of the events' JSON.
+// eventSchema is the schema of the events' JSON documents.
 var eventSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-	{Name: "device", Type: arrow.BinaryTypes.String, Nullable: true},
-	{Name: "level", Type: arrow.BinaryTypes.String, Nullable: true},
-	{Name: "latency_ms", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
-	{Name: "at", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, Nullable: true},
+	{Name: "type", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "user", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "amount", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	// The producer writes RFC 3339 times with nanoseconds, finer than a timestamp[us] column
+	// takes from JSON; CEL's timestamp() parses them below.
+	{Name: "ts", Type: arrow.BinaryTypes.String, Nullable: true},
 }, nil)
 
 func main() {
-	batches := flag.Int("batches", 3, "micro-batches to run; 0 runs until interrupted")
-	rows := flag.Int("rows", 12, "events per micro-batch")
+	endpoint := flag.String("endpoint", os.Getenv("SLUICE_KINESIS_ENDPOINT"), "Kinesis endpoint (default $SLUICE_KINESIS_ENDPOINT; empty: AWS)")
+	stream := flag.String("stream", "sluice-demo", "stream to read")
+	region := flag.String("region", "us-east-1", "AWS region")
+	follow := flag.Bool("follow", false, "keep reading new records (ProcessingTime(1s)) instead of stopping at the end (AvailableNow)")
 	flag.Parse()
-	if err := run(*batches, *rows); err != nil {
+	if err := run(*endpoint, *stream, *region, *follow); err != nil {
 		fmt.Fprintln(os.Stderr, "cel-filter:", err)
 		os.Exit(1)
 	}
 }
 
-func run(batches, rows int) error {
+func run(endpoint, stream, region string, follow bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	// A Go function callable from expressions.
-	expr.Register(expr.Func("severity", func(level string) int64 {
-		return int64(strings.Index("debug info  warn  error", level) / 6)
+	// A Go function callable from every expression.
+	expr.Register(expr.Func("tier", func(amount float64) string {
+		switch {
+		case amount >= 90:
+			return "gold"
+		case amount >= 70:
+			return "silver"
+		}
+		return "bronze"
 	}))
 
 	p := pipeline.New()
-	defer p.Close(context.WithoutCancel(ctx))
-	events := p.ReadStream().
-		Format("rate-micro-batch").
-		Option("rowsPerBatch", strconv.Itoa(rows)).
-		Option("startTimestamp", "1700000000000").
-		Load().
-		OnError(pipeline.ErrorColumn("error")).
-		Select(eventJSON+" AS data").
-		FromJSON("data", eventSchema)
-
-	q, err := events.
-		Filter(`level in ["warn", "error"] && latency_ms > 20.0`).
-		Select("id", "device", "level", "severity(level) AS severity",
-			"latency_ms * 1000.0 AS latency_us", "at", "error").
+	reader := p.ReadStream().Format("kinesis").
+		Option("streamName", stream).
+		Option("region", region).
+		Option("initialPosition", "trim_horizon").
+		Option("maxFetchDuration", "500ms")
+	if endpoint != "" {
+		// Local servers accept any keys; they are redacted wherever options are printed.
+		reader = reader.Option("endpoint", endpoint).Option("awsAccessKey", "local").Option("awsSecretKey", "local")
+	}
+	trigger := pipeline.AvailableNow()
+	if follow {
+		trigger = pipeline.ProcessingTime(time.Second)
+	}
+	q, err := reader.Load().
+		OnError(pipeline.ErrorColumn("error")). // a malformed document keeps its row, with the reason
+		FromJSON("data", eventSchema).
+		WithColumnRenamed("type", "kind"). // "type" is a reserved word in CEL
+		Filter(`kind == "purchase" && amount > 50.0`).
+		Select("user", "kind", "amount", "tier(amount) AS tier", "int(amount * 100.0) AS cents",
+			"timestamp(ts) AS at", "shardId", "error").
 		WriteStream().
 		Format("console").
 		Option("truncate", "false").
-		Trigger(pipeline.ProcessingTime(500 * time.Millisecond)).
+		Trigger(trigger).
 		Start(ctx)
 	if err != nil {
 		return err
 	}
 	fmt.Println(q.Explain())
-	// Stop gracefully after the requested number of batches, or at ^C.
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for batches == 0 || len(q.RecentProgress()) < batches {
-		select {
-		case <-ctx.Done():
-			return q.Stop(context.Background())
-		case <-q.Done():
-			return q.Err()
-		case <-tick.C:
-		}
+	if err := q.AwaitTermination(ctx); err != nil {
+		return err
 	}
-	return q.Stop(ctx)
+	return q.Stop(context.Background())
 }

@@ -29,6 +29,14 @@ var ErrStreamNotFound = errors.New("stream not found")
 // the stream.
 var ErrAccessDenied = errors.New("access denied")
 
+// ErrNoCredentials is wrapped by the error that stops a query when no AWS credentials could be
+// obtained (none configured, an expired session, a role that could not be assumed): a call was
+// never made, so it is not a matter of permissions.
+var ErrNoCredentials = errors.New("no usable AWS credentials")
+
+// credentialsHint says where credentials come from, for ErrNoCredentials errors.
+const credentialsHint = "set awsAccessKey and awsSecretKey, or roleArn, or configure the default credential chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, an instance or task role)"
+
 // permissions are the IAM actions the source needs, named in access-denied errors.
 const permissions = "kinesis:DescribeStreamSummary, kinesis:ListShards, kinesis:GetShardIterator and kinesis:GetRecords"
 
@@ -36,13 +44,14 @@ const permissions = "kinesis:DescribeStreamSummary, kinesis:ListShards, kinesis:
 type errClass int
 
 const (
-	classFatal     errClass = iota // stop the query
-	classThrottled                 // back off and retry without limit; counted in numThrottled
-	classTransient                 // back off and retry; fatal after maxTransientFailures in a row
-	classExpired                   // the shard iterator expired: make a new one and retry
-	classNotFound                  // the stream or the shard does not exist
-	classDenied                    // the credentials may not do this
-	classNotYet                    // an at-timestamp iterator for a time the server has not reached
+	classFatal         errClass = iota // stop the query
+	classThrottled                     // back off and retry without limit; counted in numThrottled
+	classTransient                     // back off and retry; fatal after maxTransientFailures in a row
+	classExpired                       // the shard iterator expired: make a new one and retry
+	classNotFound                      // the stream or the shard does not exist
+	classDenied                        // the credentials may not do this
+	classNotYet                        // an at-timestamp iterator for a time the server has not reached
+	classNoCredentials                 // the SDK could not obtain credentials to sign the call
 )
 
 // maxTransientFailures is how many transient failures in a row of one shard (or of shard
@@ -87,6 +96,10 @@ func classify(err error) errClass {
 		invalid    *types.InvalidArgumentException
 	)
 	switch {
+	case isCredentialsError(err):
+		// Before the HTTP status checks below: the instance metadata service answers a
+		// credential lookup with 403, which is not the stream's access being denied.
+		return classNoCredentials
 	case errors.As(err, &throttled), errors.As(err, &limit), errors.As(err, &kmsThrottl):
 		return classThrottled
 	case errors.As(err, &expired):
@@ -158,4 +171,11 @@ func backoff(attempt int) time.Duration {
 	}
 	d = min(d, 10*time.Second)
 	return d/2 + rand.N(d/2+1)
+}
+
+// isCredentialsError reports whether err is the SDK failing to obtain credentials before a
+// call. aws-sdk-go-v2 has no type for it: every service client wraps the credential provider's
+// error as "get identity: ..." in its signing step.
+func isCredentialsError(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "get identity: ")
 }

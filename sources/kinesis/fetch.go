@@ -137,6 +137,8 @@ func (s *Source) apiError(op string, st *streamInfo, shardID string, err error) 
 		return fmt.Errorf("kinesis: %s %s: %w: %w", op, what, ErrStreamNotFound, err)
 	case classDenied:
 		return fmt.Errorf("kinesis: %s %s: %w (the source needs %s on the stream): %w", op, what, ErrAccessDenied, permissions, err)
+	case classNoCredentials:
+		return fmt.Errorf("kinesis: %s %s: %w (%s): %w", op, what, ErrNoCredentials, credentialsHint, err)
 	}
 	return fmt.Errorf("kinesis: %s %s: %w", op, what, err)
 }
