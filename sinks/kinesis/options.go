@@ -3,10 +3,11 @@ package kinesis
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sluicedev/sluice/internal/kinesisstream"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -105,11 +106,6 @@ func DefaultOptions() Options {
 	}
 }
 
-var (
-	streamNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
-	streamARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:kinesis:([a-z0-9-]+):([0-9]{12}):stream/([a-zA-Z0-9_.-]{1,128})$`)
-)
-
 // auth describes the sink to awsauth.
 var auth = awsauth.Component{
 	RegionDoc:       "The stream's region.",
@@ -135,7 +131,7 @@ var Spec = &optspec.Spec[Options]{Component: component, Options: slices.Concat([
 	{Key: "streamName", Type: "string", Doc: "Name of the stream to write. Required unless streamARN is given.",
 		Set: func(o *Options, v string) error {
 			v = strings.TrimSpace(v)
-			if !streamNameRE.MatchString(v) {
+			if !kinesisstream.ValidName(v) {
 				return errors.New("must be 1 to 128 characters of a-z, A-Z, 0-9, '_', '.' and '-'")
 			}
 			o.StreamName = v
@@ -144,7 +140,7 @@ var Spec = &optspec.Spec[Options]{Component: component, Options: slices.Concat([
 	{Key: "streamARN", Type: "string", Doc: "ARN of the stream to write, instead of streamName.",
 		Set: func(o *Options, v string) error {
 			v = strings.TrimSpace(v)
-			if !streamARNRE.MatchString(v) {
+			if !validARN(v) {
 				return errors.New("must be a Kinesis stream ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)")
 			}
 			o.StreamARN = v
@@ -168,11 +164,13 @@ var Spec = &optspec.Spec[Options]{Component: component, Options: slices.Concat([
 
 // arnParts returns the region and stream name of a valid stream ARN.
 func arnParts(a string) (region, name string) {
-	m := streamARNRE.FindStringSubmatch(a)
-	if m == nil {
-		return "", ""
-	}
-	return m[1], m[3]
+	region, name, _ = kinesisstream.ParseARN(a)
+	return region, name
+}
+
+func validARN(a string) bool {
+	_, _, ok := kinesisstream.ParseARN(a)
+	return ok
 }
 
 // region returns the configured region, or the region of the stream ARN.
@@ -207,11 +205,11 @@ func (o Options) Validate() error {
 	case o.StreamName != "" && o.StreamARN != "":
 		bad("streamARN", "give streamName or streamARN, not both")
 	}
-	if o.StreamName != "" && !streamNameRE.MatchString(o.StreamName) {
+	if o.StreamName != "" && !kinesisstream.ValidName(o.StreamName) {
 		bad("streamName", "%q is not a valid stream name: 1 to 128 characters of a-z, A-Z, 0-9, '_', '.' and '-'", o.StreamName)
 	}
 	if o.StreamARN != "" {
-		if !streamARNRE.MatchString(o.StreamARN) {
+		if !validARN(o.StreamARN) {
 			bad("streamARN", "%q is not a Kinesis stream ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)", o.StreamARN)
 		} else if r, _ := arnParts(o.StreamARN); o.Region != "" && r != o.Region {
 			bad("region", "%q differs from the region %q of the stream ARN", o.Region, r)

@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluicedev/sluice/internal/kinesisstream"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -261,10 +262,7 @@ func DefaultOptions() Options {
 	}
 }
 
-var (
-	streamNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
-	streamARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:kinesis:([a-z0-9-]+):([0-9]{12}):stream/([a-zA-Z0-9_.-]{1,128})$`)
-)
+var ()
 
 // splitList splits a comma-separated option into trimmed entries.
 func splitList(v string) []string {
@@ -295,7 +293,7 @@ func checkList(list []string, what string, valid func(string) error) error {
 }
 
 func validStreamName(n string) error {
-	if !streamNameRE.MatchString(n) {
+	if !kinesisstream.ValidName(n) {
 		return fmt.Errorf("stream name %s is not valid: 1 to 128 characters of a-z, A-Z, 0-9, '_', '.' and '-'", short(n))
 	}
 	return nil
@@ -310,7 +308,7 @@ func short(s string) string {
 }
 
 func validStreamARN(a string) error {
-	if !streamARNRE.MatchString(a) {
+	if _, _, ok := kinesisstream.ParseARN(a); !ok {
 		return fmt.Errorf("%q is not a Kinesis stream ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)", a)
 	}
 	return nil
@@ -318,11 +316,8 @@ func validStreamARN(a string) error {
 
 // arnParts returns the region and the stream name of a valid stream ARN.
 func arnParts(a string) (region, name string) {
-	m := streamARNRE.FindStringSubmatch(a)
-	if m == nil {
-		return "", ""
-	}
-	return m[1], m[3]
+	region, name, _ = kinesisstream.ParseARN(a)
+	return region, name
 }
 
 // auth describes the source to awsauth.
