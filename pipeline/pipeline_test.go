@@ -13,6 +13,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/sluicedev/sluice/internal/testkit"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/google/go-cmp/cmp"
 
@@ -25,12 +27,12 @@ import (
 // batch; each later run processes exactly what was available at its start, in batches bounded
 // by the source's limit, then stops.
 func TestAvailableNow(t *testing.T) {
-	mem := checkedAlloc(t)
+	mem := testkit.CheckedAlloc(t)
 	clock := &fakeClock{t: time.UnixMilli(1_700_000_000_000)}
 	dir := t.TempDir()
 	rec := newRecorder(true)
 	run := func() *pipeline.Query {
-		p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testLogger(t)))
+		p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
 		q, err := p.ReadStream().Source(rateSource(t, clock, 100, 30)).Load().
 			WriteStream().Sink(rec.sink()).Option("checkpointLocation", dir).
 			Trigger(pipeline.AvailableNow()).Start(context.Background())
@@ -70,12 +72,12 @@ func TestAvailableNow(t *testing.T) {
 
 // TestOnce: one batch with everything available, ignoring the per-batch limit, then stop.
 func TestOnce(t *testing.T) {
-	mem := checkedAlloc(t)
+	mem := testkit.CheckedAlloc(t)
 	clock := &fakeClock{t: time.UnixMilli(1_700_000_000_000)}
 	dir := t.TempDir()
 	rec := newRecorder(false)
 	for i := range 2 {
-		p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testLogger(t)))
+		p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
 		q, err := p.ReadStream().Source(rateSource(t, clock, 100, 30)).Load().
 			WriteStream().Sink(rec.sink()).Option("checkpointLocation", dir).
 			Trigger(pipeline.Once()).Start(context.Background())
@@ -101,9 +103,9 @@ func TestOnce(t *testing.T) {
 // the data that arrived in between; idle triggers report no batch; Stop ends the query cleanly.
 func TestProcessingTime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		mem := checkedAlloc(t)
+		mem := testkit.CheckedAlloc(t)
 		rec := newRecorder(false)
-		p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testLogger(t)))
+		p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
 		q, err := p.ReadStream().Format("rate").Option("rowsPerSecond", "10").Load().
 			WriteStream().Sink(rec.sink()).Option("checkpointLocation", t.TempDir()).
 			Trigger(pipeline.ProcessingTime(time.Second)).Start(context.Background())
@@ -163,7 +165,7 @@ func TestRestartAfterFailure(t *testing.T) {
 				name = st.name + "/at-least-once"
 			}
 			t.Run(name, func(t *testing.T) {
-				mem := checkedAlloc(t)
+				mem := testkit.CheckedAlloc(t)
 				clock := &fakeClock{t: time.UnixMilli(1_700_000_000_000)}
 				dir := t.TempDir()
 				rec := newRecorder(idem)
@@ -174,7 +176,7 @@ func TestRestartAfterFailure(t *testing.T) {
 					return fs, err
 				}
 				run := func() error {
-					p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testLogger(t)), pipeline.WithCheckpointStore(open))
+					p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)), pipeline.WithCheckpointStore(open))
 					q, err := p.ReadStream().Source(rateSource(t, clock, 100, 25)).Load().
 						WriteStream().Sink(rec.sink()).Option("checkpointLocation", dir).
 						Trigger(pipeline.AvailableNow()).Start(context.Background())
@@ -225,9 +227,9 @@ func TestRestartAfterFailure(t *testing.T) {
 
 // TestCheckpointLock: a second query on a checkpoint in use fails at Start.
 func TestCheckpointLock(t *testing.T) {
-	mem := checkedAlloc(t)
+	mem := testkit.CheckedAlloc(t)
 	dir := t.TempDir()
-	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testLogger(t)))
+	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
 	start := func() (*pipeline.Query, error) {
 		return p.ReadStream().Format("rate").Load().WriteStream().Format("console").Option("numRows", "0").
 			Option("checkpointLocation", dir).Trigger(pipeline.ProcessingTime(time.Hour)).Start(context.Background())
@@ -276,7 +278,7 @@ func TestCorruptCheckpoint(t *testing.T) {
 				t.Fatal(err)
 			}
 			before, _ := os.ReadFile(full)
-			p := pipeline.New(pipeline.WithLogger(testLogger(t)))
+			p := pipeline.New(pipeline.WithLogger(testkit.Logger(t)))
 			_, err := p.ReadStream().Format("rate").Load().WriteStream().Format("console").
 				Option("checkpointLocation", dir).Start(context.Background())
 			var ce *checkpoint.CorruptError
@@ -292,7 +294,7 @@ func TestCorruptCheckpoint(t *testing.T) {
 
 // TestStopFinishesBatchInFlight: Stop waits for the running batch to be committed.
 func TestStopFinishesBatchInFlight(t *testing.T) {
-	mem := checkedAlloc(t)
+	mem := testkit.CheckedAlloc(t)
 	dir := t.TempDir()
 	entered, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
@@ -301,7 +303,7 @@ func TestStopFinishesBatchInFlight(t *testing.T) {
 		return in, nil
 	}
 	rec := newRecorder(false)
-	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testLogger(t)))
+	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
 	q, err := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "5").Load().
 		MapBatch(slow).WriteStream().Sink(rec.sink()).Option("checkpointLocation", dir).Start(context.Background())
 	if err != nil {
@@ -330,7 +332,7 @@ func TestStopFinishesBatchInFlight(t *testing.T) {
 // TestCancelAbandonsBatch: cancelling Start's context stops the query at once; the batch in
 // flight is not committed and is replayed with the same rows by the next run.
 func TestCancelAbandonsBatch(t *testing.T) {
-	mem := checkedAlloc(t)
+	mem := testkit.CheckedAlloc(t)
 	dir := t.TempDir()
 	rec := newRecorder(false)
 	entered := make(chan struct{})
@@ -340,7 +342,7 @@ func TestCancelAbandonsBatch(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
-	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testLogger(t)))
+	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
 	ctx, cancel := context.WithCancel(context.Background())
 	q, err := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "4").Load().
 		MapBatch(block).WriteStream().Sink(rec.sink()).Option("checkpointLocation", dir).Start(ctx)
@@ -370,9 +372,9 @@ func TestCancelAbandonsBatch(t *testing.T) {
 
 // TestUnion reads two sources into one sink.
 func TestUnion(t *testing.T) {
-	mem := checkedAlloc(t)
+	mem := testkit.CheckedAlloc(t)
 	ctx := context.Background()
-	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testLogger(t)))
+	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
 	defer p.Close(ctx)
 	a := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "3").Load()
 	b := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "2").Option("numPartitions", "2").Load()
@@ -401,12 +403,12 @@ func TestUnion(t *testing.T) {
 // TestOperatorError: an error in a user function fails the batch, naming the stage.
 func TestOperatorError(t *testing.T) {
 	t.Setenv("TMPDIR", t.TempDir()) // a failed query keeps its temporary checkpoint
-	mem := checkedAlloc(t)
+	mem := testkit.CheckedAlloc(t)
 	boom := errors.New("boom")
-	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testLogger(t)))
+	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
 	var terminated error
 	done := make(chan struct{})
-	p = pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testLogger(t)), pipeline.WithListener(pipeline.ListenerFuncs{
+	p = pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)), pipeline.WithListener(pipeline.ListenerFuncs{
 		Terminated: func(e pipeline.QueryTerminatedEvent) { terminated = e.Err; close(done) },
 	}))
 	q, err := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "3").Load().
@@ -425,10 +427,10 @@ func TestOperatorError(t *testing.T) {
 
 // TestProgressJSON: progress reads like Spark's StreamingQueryProgress.
 func TestProgressJSON(t *testing.T) {
-	mem := checkedAlloc(t)
-	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testLogger(t)))
+	mem := testkit.CheckedAlloc(t)
+	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
 	var events []string
-	p = pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testLogger(t)), pipeline.WithListener(pipeline.ListenerFuncs{
+	p = pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)), pipeline.WithListener(pipeline.ListenerFuncs{
 		Started:    func(pipeline.QueryStartedEvent) { events = append(events, "started") },
 		Progress:   func(pipeline.QueryProgressEvent) { events = append(events, "progress") },
 		Terminated: func(pipeline.QueryTerminatedEvent) { events = append(events, "terminated") },
@@ -472,11 +474,11 @@ func TestProgressJSON(t *testing.T) {
 // TestTemporaryCheckpoint: console and memory sinks may run without a checkpointLocation; the
 // temporary one is removed after a clean stop.
 func TestTemporaryCheckpoint(t *testing.T) {
-	mem := checkedAlloc(t)
+	mem := testkit.CheckedAlloc(t)
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
 	ctx := context.Background()
-	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testLogger(t)))
+	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
 	defer p.Close(ctx)
 	q, err := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "2").Load().
 		WriteStream().Format("memory").QueryName("tmp").Trigger(pipeline.AvailableNow()).Start(ctx)
@@ -498,12 +500,12 @@ var _ sinks.Idempotent = idemRecorder{}
 
 // TestPurge: the checkpoint keeps only the most recent batches.
 func TestPurge(t *testing.T) {
-	mem := checkedAlloc(t)
+	mem := testkit.CheckedAlloc(t)
 	dir := t.TempDir()
 	clock := &fakeClock{t: time.UnixMilli(1_700_000_000_000)}
 	rec := newRecorder(true)
 	for range 2 {
-		p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testLogger(t)), pipeline.WithMinBatchesToRetain(3))
+		p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)), pipeline.WithMinBatchesToRetain(3))
 		q, err := p.ReadStream().Source(rateSource(t, clock, 100, 10)).Load().
 			WriteStream().Sink(rec.sink()).Option("checkpointLocation", dir).Trigger(pipeline.AvailableNow()).Start(context.Background())
 		if err != nil {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/sluicedev/sluice/internal/testkit"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/google/go-cmp/cmp"
 
@@ -99,7 +101,7 @@ func ExampleStream_Select() {
 // TestTransformsValidatedAtStart: every bad expression of a query is reported by Start, with
 // its position, before any I/O.
 func TestTransformsValidatedAtStart(t *testing.T) {
-	p := pipeline.New(pipeline.WithLogger(testLogger(t)))
+	p := pipeline.New(pipeline.WithLogger(testkit.Logger(t)))
 	_, err := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "1").Load().
 		Filter("valu > 3").
 		WithColumn("x", "value * 2").
@@ -137,7 +139,7 @@ func TestTransformsValidatedAtStart(t *testing.T) {
 // expressions call.
 func TestTransformsExplain(t *testing.T) {
 	expr.Register(expr.Func("explainTestShout", func(s string) string { return strings.ToUpper(s) }))
-	p := pipeline.New(pipeline.WithLogger(testLogger(t)))
+	p := pipeline.New(pipeline.WithLogger(testkit.Logger(t)))
 	q, err := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "2").Load().
 		OnError(pipeline.ErrorColumn("err")).
 		Filter("value >= 0").
@@ -168,8 +170,8 @@ func TestTransformsExplain(t *testing.T) {
 // TestTransformsJSON parses JSON payloads, filters and projects them, with a malformed record
 // sent aside, and checks Arrow memory.
 func TestTransformsJSON(t *testing.T) {
-	mem := checkedAlloc(t)
-	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testLogger(t)))
+	mem := testkit.CheckedAlloc(t)
+	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
 	defer p.Close(context.Background())
 	var mu sync.Mutex
 	var aside []string
@@ -215,8 +217,8 @@ func TestTransformsJSON(t *testing.T) {
 
 // TestTransformsFailBatch: by default a failing row fails the batch, naming the row.
 func TestTransformsFailBatch(t *testing.T) {
-	mem := checkedAlloc(t)
-	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testLogger(t)))
+	mem := testkit.CheckedAlloc(t)
+	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
 	q, err := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "5").Load().
 		WithColumn("inverse", "10 / (value - 2)").
 		WriteStream().Format("console").Trigger(pipeline.AvailableNow()).
@@ -250,8 +252,8 @@ type Tagged struct {
 
 // TestTransformsMapExplode splits lines into words, then maps each word with a Go function.
 func TestTransformsMapExplode(t *testing.T) {
-	mem := checkedAlloc(t)
-	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testLogger(t)))
+	mem := testkit.CheckedAlloc(t)
+	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
 	defer p.Close(context.Background())
 	s := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "3").Load().
 		WithColumn("line", `["to be", "or not", "to be"][value]`).

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluicedev/sluice/internal/testkit"
+
 	"github.com/sluicedev/sluice/internal/golden"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -65,7 +67,7 @@ func testRegistries(t *testing.T) (*sources.Registry, *sinks.Registry) {
 // what is wrong. The messages are kept in testdata/validation.golden.
 func TestValidation(t *testing.T) {
 	srcs, snks := testRegistries(t)
-	p := pipeline.New(pipeline.WithSourceRegistry(srcs), pipeline.WithSinkRegistry(snks), pipeline.WithLogger(testLogger(t)))
+	p := pipeline.New(pipeline.WithSourceRegistry(srcs), pipeline.WithSinkRegistry(snks), pipeline.WithLogger(testkit.Logger(t)))
 	ratePlus := func() *pipeline.Stream { return p.ReadStream().Format("rate").Load() }
 	other := pipeline.New().ReadStream().Format("rate").Load()
 	otherSchema := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.BinaryTypes.String}}, nil)
@@ -144,8 +146,8 @@ func (pickySink) CheckSchema(s *arrow.Schema) error {
 // TestExplain: Explain prints the plan with options, secrets redacted.
 func TestExplain(t *testing.T) {
 	srcs, snks := testRegistries(t)
-	mem := checkedAlloc(t)
-	p := pipeline.New(pipeline.WithSourceRegistry(srcs), pipeline.WithSinkRegistry(snks), pipeline.WithAllocator(mem), pipeline.WithLogger(testLogger(t)))
+	mem := testkit.CheckedAlloc(t)
+	p := pipeline.New(pipeline.WithSourceRegistry(srcs), pipeline.WithSinkRegistry(snks), pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
 	a := p.ReadStream().Format("secret").Option("accessKey", "AKIAEXAMPLE").Option("SecretKey", "s3cr3t").Load()
 	b := p.ReadStream().Format("rate").Option("rowsPerSecond", "5").Load()
 	q, err := a.Union(b).MapBatch(func(_ context.Context, in arrow.RecordBatch) (arrow.RecordBatch, error) { return in, nil }).

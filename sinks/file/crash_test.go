@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicedev/sluice/internal/testkit"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -84,7 +86,7 @@ func crashCycle(t *testing.T, bin, format, checkpoint string, tgt crashTarget) {
 	start := func(args ...string) *exec.Cmd {
 		args = slices.Concat([]string{"-checkpoint", checkpoint, "-out", tgt.out, "-format", format}, tgt.args, args)
 		cmd := exec.Command(bin, args...)
-		cmd.Stderr = tWriter{t} // Wait returns only after the last line is logged
+		cmd.Stderr = testkit.Writer(t) // Wait returns only after the last line is logged
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -118,7 +120,7 @@ func crashCycle(t *testing.T, bin, format, checkpoint string, tgt crashTarget) {
 		t.Fatalf("final run: %v", err)
 	}
 
-	mem := checkedAlloc(t)
+	mem := testkit.CheckedAlloc(t)
 	var values []int64
 	tbl, err := filesink.ReadManifest(t.Context(), tgt.out, tgt.opts...)
 	if err != nil {

@@ -10,9 +10,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/sluicedev/sluice/internal/testkit"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -26,27 +27,6 @@ import (
 	"github.com/sluicedev/sluice/sinks"
 	filesink "github.com/sluicedev/sluice/sinks/file"
 )
-
-func checkedAlloc(t *testing.T) *memory.CheckedAllocator {
-	t.Helper()
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	t.Cleanup(func() { mem.AssertSize(t, 0) })
-	return mem
-}
-
-func testLogger(t *testing.T) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
 
 // eventSchema is the schema most tests write: an ID, a day to partition by, a country that
 // may be null, a payload and a timestamp.
@@ -86,7 +66,7 @@ func open(t *testing.T, mem memory.Allocator, o filesink.Options) *filesink.Sink
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Open(t.Context(), sinks.Info{QueryID: "q", Schema: eventSchema, OutputMode: sinks.Append, Allocator: mem, Logger: testLogger(t)}); err != nil {
+	if err := s.Open(t.Context(), sinks.Info{QueryID: "q", Schema: eventSchema, OutputMode: sinks.Append, Allocator: mem, Logger: testkit.Logger(t)}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close(context.Background()) })

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicedev/sluice/internal/testkit"
+
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/google/go-cmp/cmp"
 
@@ -44,7 +46,7 @@ func runQuery(t *testing.T, mem memory.Allocator, clock *fakeClock, snk *filesin
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testLogger(t)))
+	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
 	q, err := p.ReadStream().Source(src).Load().
 		WriteStream().Sink(snk).Option("checkpointLocation", cp).
 		Trigger(pipeline.AvailableNow()).Start(t.Context())
@@ -64,7 +66,7 @@ func runQuery(t *testing.T, mem memory.Allocator, clock *fakeClock, snk *filesin
 func TestCrashBeforeManifestPipeline(t *testing.T) {
 	for _, where := range []string{"local", "s3"} {
 		t.Run(where, func(t *testing.T) {
-			mem := checkedAlloc(t)
+			mem := testkit.CheckedAlloc(t)
 			dir := t.TempDir()
 			cp := filepath.Join(dir, "cp")
 			o := filesink.DefaultOptions(filesink.Parquet)

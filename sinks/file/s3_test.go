@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluicedev/sluice/internal/testkit"
+
 	"github.com/google/go-cmp/cmp"
 
 	filesink "github.com/sluicedev/sluice/sinks/file"
@@ -14,7 +16,7 @@ import (
 // multipart upload, and an aborted batch whose uploads leave nothing behind. Everything
 // committed reads back through ReadManifest.
 func TestS3(t *testing.T) {
-	mem := checkedAlloc(t)
+	mem := testkit.CheckedAlloc(t)
 	bucket, s3opt := s3Bucket(t)
 
 	t.Run("parquet", func(t *testing.T) {

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicedev/sluice/internal/testkit"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -45,7 +47,7 @@ func sorted(v []int64) []int64 {
 func TestParquetRoundTrip(t *testing.T) {
 	for _, codec := range []string{filesink.Snappy, filesink.Zstd, filesink.None} {
 		t.Run(codec, func(t *testing.T) {
-			mem := checkedAlloc(t)
+			mem := testkit.CheckedAlloc(t)
 			dir := t.TempDir()
 			o := filesink.DefaultOptions(filesink.Parquet)
 			o.Path, o.Compression = dir, codec
@@ -121,7 +123,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 func TestJSONRoundTrip(t *testing.T) {
 	for _, codec := range []string{filesink.None, filesink.Gzip} {
 		t.Run(codec, func(t *testing.T) {
-			mem := checkedAlloc(t)
+			mem := testkit.CheckedAlloc(t)
 			dir := t.TempDir()
 			o := filesink.DefaultOptions(filesink.JSON)
 			o.Path, o.Compression = dir, codec
@@ -168,7 +170,7 @@ func TestJSONRoundTrip(t *testing.T) {
 
 // TestJSONSpecialValues: NaN and infinities as Spark writes them, nested values as JSON.
 func TestJSONSpecialValues(t *testing.T) {
-	mem := checkedAlloc(t)
+	mem := testkit.CheckedAlloc(t)
 	schema := arrow.NewSchema([]arrow.Field{
 		{Name: "f", Type: arrow.PrimitiveTypes.Float64},
 		{Name: "l", Type: arrow.ListOf(arrow.PrimitiveTypes.Int64), Nullable: true},
@@ -228,7 +230,7 @@ func TestJSONSpecialValues(t *testing.T) {
 // __HIVE_DEFAULT_PARTITION__, partition columns left out of the files, and the manifest's
 // partition values matching the directories.
 func TestPartitionBy(t *testing.T) {
-	mem := checkedAlloc(t)
+	mem := testkit.CheckedAlloc(t)
 	dir := t.TempDir()
 	o := filesink.DefaultOptions(filesink.Parquet)
 	o.Path, o.PartitionBy = dir, []string{"day", "country"}
@@ -293,7 +295,7 @@ func TestPartitionBy(t *testing.T) {
 // the size (Parquet and JSON).
 func TestRolling(t *testing.T) {
 	t.Run("maxRecordsPerFile", func(t *testing.T) {
-		mem := checkedAlloc(t)
+		mem := testkit.CheckedAlloc(t)
 		dir := t.TempDir()
 		o := filesink.DefaultOptions(filesink.Parquet)
 		o.Path, o.MaxRecordsPerFile = dir, 100
@@ -314,7 +316,7 @@ func TestRolling(t *testing.T) {
 	for _, f := range []filesink.Format{filesink.Parquet, filesink.JSON} {
 		t.Run("maxBytesPerFile/"+string(f), func(t *testing.T) {
 			t.Parallel()
-			mem := checkedAlloc(t)
+			mem := testkit.CheckedAlloc(t)
 			dir := t.TempDir()
 			o := filesink.DefaultOptions(f)
 			const limit = 128 << 10
@@ -353,7 +355,7 @@ func TestRolling(t *testing.T) {
 // (its writer writes nothing); a new sink on the same path learns the last batch from the
 // manifests.
 func TestReplay(t *testing.T) {
-	mem := checkedAlloc(t)
+	mem := testkit.CheckedAlloc(t)
 	dir := t.TempDir()
 	o := filesink.DefaultOptions(filesink.Parquet)
 	o.Path = dir
@@ -429,7 +431,7 @@ func dataFiles(names []string) []string {
 
 // TestAbort: Abort deletes the attempt's files (finished and open); nothing is committed.
 func TestAbort(t *testing.T) {
-	mem := checkedAlloc(t)
+	mem := testkit.CheckedAlloc(t)
 	dir := t.TempDir()
 	o := filesink.DefaultOptions(filesink.Parquet)
 	o.Path, o.MaxRecordsPerFile, o.PartitionBy = dir, 10, []string{"day"}
@@ -461,7 +463,7 @@ func TestAbort(t *testing.T) {
 // manifest: a new sink replays the batch, commits only the new attempt's files, and deletes the
 // orphans. A crash after the manifest makes the replay a no-op.
 func TestCrashBeforeManifest(t *testing.T) {
-	mem := checkedAlloc(t)
+	mem := testkit.CheckedAlloc(t)
 	dir := t.TempDir()
 	o := filesink.DefaultOptions(filesink.Parquet)
 	o.Path, o.MaxRecordsPerFile, o.PartitionBy = dir, 20, []string{"day"}

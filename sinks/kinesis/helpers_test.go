@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/big"
 	"net/http"
 	"slices"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicedev/sluice/internal/testkit"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -30,27 +31,6 @@ import (
 	"github.com/sluicedev/sluice/sinks"
 	"github.com/sluicedev/sluice/sinks/kinesis"
 )
-
-func checkedAlloc(t *testing.T) *memory.CheckedAllocator {
-	t.Helper()
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	t.Cleanup(func() { mem.AssertSize(t, 0) })
-	return mem
-}
-
-func testLogger(t *testing.T) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
 
 // row is one row to write, and one user record read back.
 type row struct {
@@ -126,7 +106,7 @@ func openSink(t *testing.T, mem memory.Allocator, endpoint, stream string, rt ht
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Open(t.Context(), sinks.Info{QueryID: "q", Schema: recordSchema, Allocator: mem, Logger: testLogger(t)}); err != nil {
+	if err := s.Open(t.Context(), sinks.Info{QueryID: "q", Schema: recordSchema, Allocator: mem, Logger: testkit.Logger(t)}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close(context.Background()) })

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicedev/sluice/internal/testkit"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/google/go-cmp/cmp"
@@ -48,7 +50,7 @@ func toRecords(ctx context.Context, in arrow.RecordBatch) (arrow.RecordBatch, er
 // Kinesis source (which de-aggregates) into a memory table: the same rows, once each. The
 // first query's Explain shows no secret.
 func TestPipelineRoundTrip(t *testing.T) {
-	mem := checkedAlloc(t)
+	mem := testkit.CheckedAlloc(t)
 	ep := localaws.KinesisEndpoint(t)
 	client := localaws.KinesisClient(t, ep)
 	stream := localaws.CreateStream(t, client, 2)
@@ -56,7 +58,7 @@ func TestPipelineRoundTrip(t *testing.T) {
 	auth := map[string]string{"streamName": stream, "endpoint": ep, "region": localaws.Region,
 		"awsAccessKey": localaws.AccessKeyID, "awsSecretKey": localaws.SecretAccessKey}
 
-	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testLogger(t)))
+	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
 	defer p.Close(context.Background())
 	q, err := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "300").Load().
 		MapBatch(toRecords, toRecordsSchema).
@@ -116,7 +118,7 @@ func awaitQuery(t *testing.T, q *pipeline.Query) error {
 // tries, the query stops with a BatchError naming the sink, and a restart on the same
 // checkpoint replays the batch: every row reaches the stream (at least once).
 func TestPipelineFailAndReplay(t *testing.T) {
-	mem := checkedAlloc(t)
+	mem := testkit.CheckedAlloc(t)
 	ep := localaws.KinesaliteEndpoint(t)
 	client := localaws.KinesisClient(t, ep)
 	stream := localaws.CreateStream(t, client, 2)
@@ -126,7 +128,7 @@ func TestPipelineFailAndReplay(t *testing.T) {
 	ft.failEntry = func(n, i int, key string) bool { return broken && key == "key-3" } // runs under ft.mu
 	run := func() error {
 		snk := openSink(t, mem, ep, stream, ft, func(o *kinesis.Options) { o.MaxAttempts = 3 })
-		p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testLogger(t)))
+		p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
 		defer p.Close(context.Background())
 		q, err := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "100").Load().
 			MapBatch(toRecords, toRecordsSchema).

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicedev/sluice/internal/testkit"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
@@ -21,7 +23,7 @@ import (
 // The sink notices, refreshes its shard map, and sends again the rows of every aggregate that
 // straddles the children. A KCL consumer, which drops such aggregates, still gets every row.
 func TestAggregationAfterReshard(t *testing.T) {
-	mem := checkedAlloc(t)
+	mem := testkit.CheckedAlloc(t)
 	ep := localaws.KinesisEndpoint(t) // kinesalite's split is slow to settle; kinesis-local's takes 50 ms
 	client := localaws.KinesisClient(t, ep)
 	stream := localaws.CreateStream(t, client, 1)

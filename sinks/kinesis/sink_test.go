@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluicedev/sluice/internal/testkit"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sluicedev/sluice/internal/localaws"
@@ -21,7 +23,7 @@ func TestRoundTrip(t *testing.T) {
 	for _, srv := range servers {
 		t.Run(srv.name, func(t *testing.T) {
 			t.Parallel()
-			mem := checkedAlloc(t)
+			mem := testkit.CheckedAlloc(t)
 			ep := srv.endpoint(t)
 			client := localaws.KinesisClient(t, ep)
 			stream := localaws.CreateStream(t, client, 2)
@@ -63,7 +65,7 @@ func TestRoundTripAggregated(t *testing.T) {
 	for _, srv := range servers {
 		t.Run(srv.name, func(t *testing.T) {
 			t.Parallel()
-			mem := checkedAlloc(t)
+			mem := testkit.CheckedAlloc(t)
 			ep := srv.endpoint(t)
 			client := localaws.KinesisClient(t, ep)
 			stream := localaws.CreateStream(t, client, 3)
@@ -110,7 +112,7 @@ func TestThrottling(t *testing.T) {
 	for _, aggregate := range []bool{false, true} {
 		t.Run(fmt.Sprintf("aggregation=%v", aggregate), func(t *testing.T) {
 			t.Parallel()
-			mem := checkedAlloc(t)
+			mem := testkit.CheckedAlloc(t)
 			ep := localaws.KinesaliteEndpoint(t)
 			client := localaws.KinesisClient(t, ep)
 			stream := localaws.CreateStream(t, client, 2)
@@ -156,7 +158,7 @@ func TestThrottling(t *testing.T) {
 // TestRetriesBounded: when entries keep failing, the batch fails after maxAttempts tries of
 // them, naming the problem, instead of dropping them or retrying forever.
 func TestRetriesBounded(t *testing.T) {
-	mem := checkedAlloc(t)
+	mem := testkit.CheckedAlloc(t)
 	ep := localaws.KinesaliteEndpoint(t)
 	client := localaws.KinesisClient(t, ep)
 	stream := localaws.CreateStream(t, client, 1)
@@ -182,7 +184,7 @@ func TestRetriesBounded(t *testing.T) {
 // request), and a record over 1 MiB fails the batch with an error naming its row before any
 // request carries it.
 func TestLimits(t *testing.T) {
-	mem := checkedAlloc(t)
+	mem := testkit.CheckedAlloc(t)
 	ep := localaws.KinesaliteEndpoint(t)
 	client := localaws.KinesisClient(t, ep)
 	stream := localaws.CreateStream(t, client, 2)

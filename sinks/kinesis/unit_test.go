@@ -9,6 +9,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/sluicedev/sluice/internal/testkit"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -68,7 +70,7 @@ func fakeSink(t *testing.T, api *fakeAPI, set func(*kinesis.Options)) *kinesis.S
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Open(t.Context(), sinks.Info{Schema: recordSchema, Logger: testLogger(t)}); err != nil {
+	if err := s.Open(t.Context(), sinks.Info{Schema: recordSchema, Logger: testkit.Logger(t)}); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -78,7 +80,7 @@ func fakeSink(t *testing.T, api *fakeAPI, set func(*kinesis.Options)) *kinesis.S
 // by maxRetryDelay, for maxAttempts tries (virtual time).
 func TestBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		mem := checkedAlloc(t)
+		mem := testkit.CheckedAlloc(t)
 		api := &fakeAPI{refuse: func(k string) bool { return k == "k-key-1" }}
 		s := fakeSink(t, api, func(o *kinesis.Options) {
 			o.MaxAttempts, o.MinRetryDelay, o.MaxRetryDelay = 8, 100*time.Millisecond, time.Second
@@ -131,7 +133,7 @@ func TestRecordErrors(t *testing.T) {
 		{"hash key too big", ptr("k"), ptr("340282366920938463463374607431768211456"), ptr("d"), kinesis.ErrInvalidExplicitHashKey, `is not a decimal number in [0, 2^128-1]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			mem := checkedAlloc(t)
+			mem := testkit.CheckedAlloc(t)
 			api := &fakeAPI{}
 			o := kinesis.DefaultOptions()
 			o.StreamName, o.Client = "s", api

@@ -5,12 +5,11 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/sluicedev/sluice/internal/testkit"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -45,21 +44,6 @@ func rowsOf(rec arrow.RecordBatch) []row {
 	return out
 }
 
-// testLogger logs to the test output when -v is given with SLUICE_TEST_LOG=1.
-func testLogger(t testing.TB) *slog.Logger {
-	if os.Getenv("SLUICE_TEST_LOG") == "" {
-		return slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(bytes.TrimRight(p, "\n")))
-	return len(p), nil
-}
-
 // fastOptions are options for tests: short waits everywhere.
 func fastOptions(endpoint string, streams ...string) Options {
 	o := DefaultOptions()
@@ -84,7 +68,7 @@ func openSource(t *testing.T, o Options) (*Source, *memory.CheckedAllocator) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := s.Open(ctx, sources.Info{Allocator: mem, Logger: testLogger(t)}); err != nil {
+	if err := s.Open(ctx, sources.Info{Allocator: mem, Logger: testkit.Logger(t)}); err != nil {
 		s.Close(context.Background())
 		t.Fatal(err)
 	}
@@ -230,7 +214,7 @@ func newChecked(t *testing.T) *memory.CheckedAllocator {
 var sourcesReadLimit = sources.ReadLimit{}
 
 func openInfo(t testing.TB, mem memory.Allocator) sources.Info {
-	return sources.Info{Allocator: mem, Logger: testLogger(t)}
+	return sources.Info{Allocator: mem, Logger: testkit.Logger(t)}
 }
 
 func encode64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicedev/sluice/internal/testkit"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
@@ -28,7 +30,7 @@ func openFactory(t *testing.T, kv map[string]string) *Source {
 	mem := newChecked(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := s.Open(ctx, sources.Info{Allocator: mem, Logger: testLogger(t)}); err != nil {
+	if err := s.Open(ctx, sources.Info{Allocator: mem, Logger: testkit.Logger(t)}); err != nil {
 		s.Close(context.Background())
 		t.Fatal(err)
 	}

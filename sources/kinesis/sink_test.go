@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicedev/sluice/internal/testkit"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -143,8 +145,8 @@ func newPipeline(t *testing.T) *pipeline.Pipeline {
 }
 
 func quietLogger(t testing.TB) *slog.Logger {
-	if testLogger(t) != nil {
-		return testLogger(t)
+	if testkit.Logger(t) != nil {
+		return testkit.Logger(t)
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
