@@ -1,0 +1,70 @@
+// Package state keeps the state of stateful streaming operators (aggregations,
+// deduplication) across micro-batches, versioned together with the query's checkpoint.
+//
+// # Versions
+//
+// Version v of an operator's state is its state after batches 0..v-1. The coordinator opens a
+// Store at the version of the batch it is about to run (version N for batch N), the operator
+// reads and changes it during the batch, and the coordinator calls Commit, which makes version
+// N+1 durable in the checkpoint, before it writes the batch's commits/N. A batch replayed after
+// a crash therefore starts from version N again: a version written for a batch that never
+// committed is overwritten by the replay.
+//
+// # Files
+//
+// Each committed version is a delta file (the keys put and deleted by that batch); every
+// SnapshotInterval versions a snapshot file holds the whole state, so loading a version reads
+// one snapshot and at most SnapshotInterval deltas, however long the query has run. Old files
+// are removed once no retained version needs them.
+//
+// # Backends
+//
+// The "memory" backend keeps the state in a Go map. The "pebble" backend keeps it in an
+// embedded Pebble database on local disk, for state larger than memory; its files in the
+// checkpoint are the same, so a checkpoint moves between backends.
+package state
+
+import (
+	"context"
+)
+
+// Store is one stateful operator's keyed state at one version, with the uncommitted changes of
+// the batch in progress. Keys and values are opaque bytes. A Store is not safe for concurrent
+// use: callers serialise access.
+type Store interface {
+	// Version returns the committed version the store's changes apply to.
+	Version() int64
+	// Get returns the value of key, including the uncommitted changes. The returned slice is
+	// valid until the next Put, Delete, Commit or Rollback; callers copy it to keep it.
+	Get(key []byte) (value []byte, ok bool)
+	// Put sets key to value; the store copies both.
+	Put(key, value []byte)
+	// Delete removes key; removing a missing key is not an error.
+	Delete(key []byte)
+	// Range calls fn for every entry, including the uncommitted changes, in no particular
+	// order, until fn returns false. fn must not change the store; collect keys and change them
+	// after Range returns.
+	Range(fn func(key, value []byte) bool) error
+	// Commit makes the changes since the last Commit (or Open) durable as version Version()+1
+	// and advances Version.
+	Commit(ctx context.Context) error
+	// Rollback discards the changes since the last Commit (or Open).
+	Rollback()
+	// Metrics describes the store now.
+	Metrics() Metrics
+	// Close releases the store's resources (not its checkpoint files).
+	Close() error
+}
+
+// Metrics describes a Store.
+type Metrics struct {
+	// NumKeys is the number of keys in the state, including uncommitted changes.
+	NumKeys int64
+	// NumUpdated and NumRemoved count the keys put and deleted since the last Commit.
+	NumUpdated int64
+	NumRemoved int64
+	// MemoryUsedBytes estimates the memory the state holds.
+	MemoryUsedBytes int64
+	// CommitTimeMs is how long the last Commit took.
+	CommitTimeMs int64
+}
