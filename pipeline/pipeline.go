@@ -22,6 +22,7 @@ import (
 	memsink "github.com/sluicedev/sluice/sinks/memory"
 	"github.com/sluicedev/sluice/sources"
 	_ "github.com/sluicedev/sluice/sources/rate"
+	"github.com/sluicedev/sluice/state"
 )
 
 // Pipeline creates streams and manages the queries started from them, like Spark's
@@ -43,6 +44,7 @@ type config struct {
 	listeners []Listener
 	retain    int64
 	openStore func(location string) (checkpoint.Store, error)
+	stateOpts state.Options
 }
 
 // Option configures a Pipeline.
@@ -78,6 +80,11 @@ func WithMinBatchesToRetain(n int) Option {
 func WithCheckpointStore(open func(location string) (checkpoint.Store, error)) Option {
 	return func(c *config) { c.openStore = open }
 }
+
+// WithStateStore sets how queries keep the state of stateful operators (GroupBy, DropDuplicates):
+// the backend ("memory", the default, or "pebble" for state larger than memory) and how often a
+// full snapshot is written. MinVersionsToRetain defaults to WithMinBatchesToRetain's value.
+func WithStateStore(opts state.Options) Option { return func(c *config) { c.stateOpts = opts } }
 
 // New returns a Pipeline.
 func New(opts ...Option) *Pipeline {

@@ -26,11 +26,18 @@ type QueryProgress struct {
 
 // StateOperatorProgress describes a stateful operator's state after a batch.
 type StateOperatorProgress struct {
-	OperatorName    string           `json:"operatorName"`
-	NumRowsTotal    int64            `json:"numRowsTotal"`
-	NumRowsUpdated  int64            `json:"numRowsUpdated"`
-	MemoryUsedBytes int64            `json:"memoryUsedBytes"`
-	CustomMetrics   map[string]int64 `json:"customMetrics,omitempty"`
+	OperatorName   string `json:"operatorName"`
+	NumRowsTotal   int64  `json:"numRowsTotal"`
+	NumRowsUpdated int64  `json:"numRowsUpdated"`
+	// NumRowsRemoved counts the keys removed from the state (evicted by the watermark).
+	NumRowsRemoved int64 `json:"numRowsRemoved"`
+	// CommitTimeMs is how long writing the state to the checkpoint took.
+	CommitTimeMs    int64 `json:"commitTimeMs"`
+	MemoryUsedBytes int64 `json:"memoryUsedBytes"`
+	// NumRowsDroppedByWatermark counts the input rows dropped as late: their event time was at
+	// or before the watermark.
+	NumRowsDroppedByWatermark int64            `json:"numRowsDroppedByWatermark"`
+	CustomMetrics             map[string]int64 `json:"customMetrics,omitempty"`
 }
 
 // SourceProgress describes what one source contributed to a batch.

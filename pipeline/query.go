@@ -59,6 +59,7 @@ type Query struct {
 	err    error
 
 	// Owned by the query's goroutine.
+	state          *statefulRun
 	nextID         int64
 	starts         []sources.Offset // where the next batch starts, per source
 	pending        *checkpoint.Offsets
@@ -69,13 +70,15 @@ type Query struct {
 }
 
 type batchPlan struct {
-	id      int64
-	starts  []sources.Offset
-	ends    []sources.Offset
-	latest  []sources.Offset
-	replay  bool
-	started time.Time
-	dur     map[string]int64
+	id     int64
+	starts []sources.Offset
+	ends   []sources.Offset
+	latest []sources.Offset
+	replay bool
+	// watermarkMs is the event-time watermark the batch runs with.
+	watermarkMs int64
+	started     time.Time
+	dur         map[string]int64
 }
 
 func newUUID() string {
@@ -106,7 +109,7 @@ func start(ctx context.Context, p *Pipeline, pl *plan) (_ *Query, err error) {
 		return nil, err
 	}
 	q := &Query{p: p, pl: pl, temp: temp, log: checkpoint.NewLog(store), runID: newUUID(),
-		stopCh: make(chan struct{}), done: make(chan struct{})}
+		stopCh: make(chan struct{}), done: make(chan struct{}), state: newStatefulRun(pl)}
 	if temp != "" {
 		p.cfg.logger.Warn("sluice: no checkpointLocation given; using a temporary checkpoint, removed when the query stops cleanly. Progress is lost across restarts.", "checkpoint", temp)
 	}
@@ -158,14 +161,10 @@ func start(ctx context.Context, p *Pipeline, pl *plan) (_ *Query, err error) {
 		return nil, fmt.Errorf("sluice: open sink %s: %w", pl.sinkDesc, err)
 	}
 	cleanup = append(cleanup, func() { pl.sink.Close(context.WithoutCancel(ctx)) })
-	for _, sp := range pl.paths {
-		for _, chain := range sp.chains {
-			for _, op := range chain {
-				if o, ok := op.(operators.Opener); ok {
-					if err := o.Open(ctx); err != nil {
-						return nil, fmt.Errorf("sluice: open operator %s: %w", op.Name(), err)
-					}
-				}
+	for _, op := range pl.ops {
+		if o, ok := op.(operators.Opener); ok {
+			if err := o.Open(ctx); err != nil {
+				return nil, fmt.Errorf("sluice: open operator %s: %w", op.Name(), err)
 			}
 		}
 	}
@@ -231,6 +230,7 @@ func (q *Query) restore(ctx context.Context) error {
 	case hasCommit && lastCommit > latest:
 		return &checkpoint.CorruptError{File: q.log.Store().String() + "/" + checkpoint.CommitsDir, Err: fmt.Errorf("commit %d is ahead of the last offsets %d", lastCommit, latest)}
 	case hasCommit && lastCommit == latest:
+		q.restoreWatermark(offs, true)
 		q.nextID = latest + 1
 		for i, s := range offs.Sources {
 			q.starts[i] = sources.Offset(s.End)
@@ -243,6 +243,7 @@ func (q *Query) restore(ctx context.Context) error {
 				return &checkpoint.CorruptError{File: q.log.Store().String() + "/" + checkpoint.CommitsDir, Err: fmt.Errorf("batch %d was planned but batch %d has no commit", latest, latest-1)}
 			}
 		}
+		q.restoreWatermark(offs, false)
 		q.nextID = latest
 		q.pending = &offs
 		for i, s := range offs.Sources {
@@ -276,14 +277,15 @@ func (q *Query) run(ctx context.Context, stopAfter func() bool) {
 	}
 	stopAfter()
 	cctx := context.Background()
-	for _, sp := range q.pl.paths {
-		for _, chain := range sp.chains {
-			for _, op := range chain {
-				if c, ok := op.(operators.Closer); ok {
-					err = errors.Join(err, c.Close(cctx))
-				}
-			}
+	for _, op := range q.pl.ops {
+		if c, ok := op.(operators.Closer); ok {
+			err = errors.Join(err, c.Close(cctx))
 		}
+	}
+	if cerr := q.closeState(); cerr != nil {
+		q.logger.Warn("sluice: close state", "err", cerr)
+	}
+	for _, sp := range q.pl.paths {
 		if cerr := sp.source.Close(cctx); cerr != nil {
 			q.logger.Warn("sluice: close source", "source", sp.source.Description(), "err", cerr)
 		}
@@ -327,7 +329,7 @@ func (q *Query) limit(i int) sources.ReadLimit {
 
 func (q *Query) loop(ctx context.Context) error {
 	if q.pending != nil {
-		b := &batchPlan{id: q.pending.BatchID, replay: true, started: time.Now(), dur: map[string]int64{}}
+		b := &batchPlan{id: q.pending.BatchID, replay: true, watermarkMs: q.pending.WatermarkMs, started: time.Now(), dur: map[string]int64{}}
 		for _, s := range q.pending.Sources {
 			b.starts = append(b.starts, sources.Offset(s.Start))
 			b.ends = append(b.ends, sources.Offset(s.End))
@@ -447,7 +449,7 @@ func (q *Query) startOf(ctx context.Context, i int) (sources.Offset, error) {
 
 // step plans and runs the next batch; ran is false when no source had new data.
 func (q *Query) step(ctx context.Context) (ran bool, err error) {
-	b := &batchPlan{id: q.nextID, started: time.Now(), dur: map[string]int64{}}
+	b := &batchPlan{id: q.nextID, watermarkMs: q.state.watermarkMs, started: time.Now(), dur: map[string]int64{}}
 	q.setStatus("Getting offsets from sources", false, true)
 	t0 := time.Now()
 	newData := false
@@ -468,14 +470,14 @@ func (q *Query) step(ctx context.Context) (ran bool, err error) {
 	}
 	b.latest = b.ends
 	b.dur["latestOffset"] = time.Since(t0).Milliseconds()
-	if !newData {
+	if !newData && !q.needsNoDataBatch() {
 		q.setStatus("Waiting for data to arrive", false, false)
 		q.idleProgress()
 		return false, nil
 	}
 	q.setStatus("Processing new data", true, true)
 	t0 = time.Now()
-	offs := checkpoint.Offsets{BatchID: b.id, TimestampMs: nowMs(b.started)}
+	offs := checkpoint.Offsets{BatchID: b.id, TimestampMs: nowMs(b.started), WatermarkMs: b.watermarkMs}
 	for i, sp := range q.pl.paths {
 		offs.Sources = append(offs.Sources, checkpoint.SourceOffsets{Description: sp.source.Description(), Start: b.starts[i], End: b.ends[i]})
 	}
@@ -500,11 +502,18 @@ func (q *Query) runBatch(ctx context.Context, b *batchPlan) error {
 		skip = has && b.id <= last
 	}
 	t0 := time.Now()
-	if skip {
+	switch {
+	case skip && len(pl.stateful) > 0:
+		// The sink has the batch's output, but the state must still reach the batch's end.
+		q.logger.Info("sluice: sink already holds batch; rebuilding its state without writing it again", "batchId", b.id)
+		if _, err := q.execute(ctx, b, inRows, true); err != nil {
+			return err
+		}
+	case skip:
 		q.logger.Info("sluice: sink already holds batch; skipping it", "batchId", b.id)
-	} else {
+	default:
 		var err error
-		outRows, err = q.execute(ctx, b, inRows)
+		outRows, err = q.execute(ctx, b, inRows, false)
 		if err != nil {
 			return err
 		}
@@ -527,17 +536,23 @@ func (q *Query) runBatch(ctx context.Context, b *batchPlan) error {
 	b.dur["commitOffsets"] = time.Since(t0).Milliseconds()
 	q.starts = b.ends
 	q.nextID = b.id + 1
+	q.advanceWatermark(b)
 	q.report(b, inRows, outRows)
 	return nil
 }
 
-// execute reads every source's range through the operators into the sink.
-func (q *Query) execute(ctx context.Context, b *batchPlan, inRows []atomic.Int64) (int64, error) {
+// execute reads every source's range through the operators into the sink, and brings the
+// stateful operators' state to the batch's end. With discard, nothing reaches the sink (it
+// already holds the batch) but the state is still computed and committed.
+func (q *Query) execute(ctx context.Context, b *batchPlan, inRows []atomic.Int64, discard bool) (int64, error) {
 	pl := q.pl
 	sinkStage := "sink " + pl.sinkDesc
-	w, err := pl.sink.Begin(ctx, b.id)
-	if err != nil {
-		return 0, &BatchError{BatchID: b.id, Stage: sinkStage, Err: err}
+	var w sinks.BatchWriter
+	if !discard {
+		var err error
+		if w, err = pl.sink.Begin(ctx, b.id); err != nil {
+			return 0, &BatchError{BatchID: b.id, Stage: sinkStage, Err: err}
+		}
 	}
 	var mu sync.Mutex // the sink's writer is not used concurrently
 	var outRows int64
@@ -545,19 +560,36 @@ func (q *Query) execute(ctx context.Context, b *batchPlan, inRows []atomic.Int64
 		if pl.schema != nil && !rec.Schema().Equal(pl.schema) {
 			return &stageError{stage: "plan", err: fmt.Errorf("a batch with schema %s reached the sink; the plan's schema is %s", rec.Schema(), pl.schema)}
 		}
+		if w == nil {
+			return nil
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		outRows += rec.NumRows()
 		return tagStage(sinkStage, w.Write(ctx, rec))
 	}
-	g, gctx := errgroup.WithContext(operators.WithAllocator(ctx, q.p.cfg.mem))
+	fail := func(err error) (int64, error) {
+		q.rollbackState()
+		if w != nil {
+			if aerr := w.Abort(context.WithoutCancel(ctx)); aerr != nil {
+				q.logger.Warn("sluice: abort sink batch", "batchId", b.id, "err", aerr)
+			}
+		}
+		return 0, batchError(b.id, "source", err)
+	}
+	opCtx := operators.WithAllocator(ctx, q.p.cfg.mem)
+	if err := q.beginStateful(opCtx, b); err != nil {
+		return fail(err)
+	}
+	g, gctx := errgroup.WithContext(opCtx)
+	rt := newRouter(gctx, pl, write)
 	for i, sp := range pl.paths {
 		if bytes.Equal(b.starts[i], b.ends[i]) {
 			continue
 		}
 		emits := make([]operators.Emit, len(sp.chains))
 		for c, chain := range sp.chains {
-			emits[c] = chainEmit(gctx, chain, write)
+			emits[c] = rt.chain(chain)
 		}
 		g.Go(func() error {
 			emit := func(rec arrow.RecordBatch) error {
@@ -573,15 +605,79 @@ func (q *Query) execute(ctx context.Context, b *batchPlan, inRows []atomic.Int64
 		})
 	}
 	if err := g.Wait(); err != nil {
-		if aerr := w.Abort(context.WithoutCancel(ctx)); aerr != nil {
-			q.logger.Warn("sluice: abort sink batch", "batchId", b.id, "err", aerr)
-		}
-		return 0, batchError(b.id, "source", err)
+		return fail(err)
 	}
-	if err := w.Commit(ctx); err != nil {
-		return 0, &BatchError{BatchID: b.id, Stage: sinkStage, Err: err}
+	if len(pl.stateful) > 0 {
+		rt = newRouter(opCtx, pl, write) // gctx ended with Wait
+		if err := q.finishStateful(opCtx, rt.fanout); err != nil {
+			return fail(err)
+		}
+	}
+	if w != nil {
+		if err := w.Commit(ctx); err != nil {
+			q.rollbackState()
+			return 0, &BatchError{BatchID: b.id, Stage: sinkStage, Err: err}
+		}
+	}
+	// The sink committed; if writing the state fails now, the batch is replayed from the
+	// previous state and an idempotent sink skips it (see runBatch).
+	if err := q.commitState(ctx, b); err != nil {
+		q.rollbackState()
+		return 0, err
 	}
 	return outRows, nil
+}
+
+// router builds the Emit of each route through the plan: a chain of operators ends at the sink,
+// or at a stateful operator whose output fans out to the routes after it.
+type router struct {
+	ctx   context.Context
+	write operators.Emit
+	byOp  map[operators.Operator]*statefulPlan
+	fan   map[*statefulPlan]operators.Emit
+}
+
+func newRouter(ctx context.Context, pl *plan, write operators.Emit) *router {
+	r := &router{ctx: ctx, write: write, byOp: map[operators.Operator]*statefulPlan{}, fan: map[*statefulPlan]operators.Emit{}}
+	for _, sp := range pl.stateful {
+		r.byOp[sp.op] = sp
+	}
+	return r
+}
+
+// chain returns the Emit that feeds a batch through ops and on to where they end.
+func (r *router) chain(ops []operators.Operator) operators.Emit {
+	end := r.write
+	if n := len(ops); n > 0 {
+		if sp := r.byOp[ops[n-1]]; sp != nil {
+			end = r.fanout(sp)
+		}
+	}
+	return chainEmit(r.ctx, ops, end)
+}
+
+// fanout returns the Emit of a stateful operator's output: every route after it.
+func (r *router) fanout(sp *statefulPlan) operators.Emit {
+	if e, ok := r.fan[sp]; ok {
+		return e
+	}
+	emits := make([]operators.Emit, len(sp.suffixes))
+	for i, suf := range sp.suffixes {
+		emits[i] = r.chain(suf)
+	}
+	e := func(rec arrow.RecordBatch) error {
+		for _, emit := range emits {
+			if err := emit(rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(emits) == 1 {
+		e = emits[0]
+	}
+	r.fan[sp] = e
+	return e
 }
 
 // chainEmit composes operators into one Emit ending in final.
@@ -617,7 +713,8 @@ func (q *Query) report(b *batchPlan, inRows []atomic.Int64, outRows int64) {
 	q.lastTrigger = b.started
 	var total int64
 	prog := QueryProgress{ID: q.id, RunID: q.runID, Name: q.pl.name, Timestamp: b.started.UTC().Format("2006-01-02T15:04:05.000Z"),
-		BatchID: b.id, BatchDuration: took.Milliseconds(), DurationMs: b.dur, StateOperators: []StateOperatorProgress{}}
+		BatchID: b.id, BatchDuration: took.Milliseconds(), DurationMs: b.dur, EventTime: q.state.eventTime,
+		StateOperators: append([]StateOperatorProgress{}, q.state.stateMetrics...)}
 	for i, sp := range q.pl.paths {
 		n := inRows[i].Load()
 		total += n

@@ -120,7 +120,10 @@ func ForeachFunc(fn func(ctx context.Context, row Row) error) ForeachWriter {
 
 // plan is a validated query, ready to run.
 type plan struct {
-	paths      []*sourcePath // one per source, in order
+	paths      []*sourcePath        // one per source, in order
+	ops        []operators.Operator // every operator, once
+	stateful   []*statefulPlan      // the stateful operators, upstream first
+	watermarks []operators.EventTimeObserver
 	schema     *arrow.Schema
 	sink       sinks.Sink
 	sinkDesc   string
@@ -196,7 +199,10 @@ func (w *DataStreamWriter) resolve() (*plan, error) {
 		return out
 	}
 	pl.schema = visit(w.s.n)
-	// Chains: every route from a source to the sink.
+	// Chains: every route from a source to the sink or to a stateful operator, and from each
+	// stateful operator to the sink or the next stateful operator (see planStateful).
+	seenOps := map[operators.Operator]bool{}
+	byState := map[*node]*statefulPlan{}
 	var walk func(n *node, below []operators.Operator)
 	walk = func(n *node, below []operators.Operator) {
 		switch n.kind {
@@ -205,9 +211,25 @@ func (w *DataStreamWriter) resolve() (*plan, error) {
 				sp.chains = append(sp.chains, below)
 			}
 		case operatorNode:
-			if n.op != nil {
-				walk(n.parents[0], append([]operators.Operator{n.op}, below...))
+			if n.op == nil {
+				return
 			}
+			if !seenOps[n.op] {
+				seenOps[n.op] = true
+				pl.ops = append(pl.ops, n.op)
+			}
+			if st, ok := n.op.(operators.Stateful); ok {
+				sn := byState[n]
+				if sn == nil {
+					sn = &statefulPlan{op: st, node: n, index: len(pl.stateful)}
+					byState[n] = sn
+					pl.stateful = append(pl.stateful, sn)
+					walk(n.parents[0], []operators.Operator{n.op})
+				}
+				sn.suffixes = append(sn.suffixes, below)
+				return
+			}
+			walk(n.parents[0], append([]operators.Operator{n.op}, below...))
 		case unionNode:
 			for _, par := range n.parents {
 				walk(par, below)
@@ -215,6 +237,10 @@ func (w *DataStreamWriter) resolve() (*plan, error) {
 		}
 	}
 	walk(w.s.n, nil)
+	probs = append(probs, planStateful(pl)...)
+	if len(pl.stateful) > 0 {
+		probs = addProblem(probs, p.cfg.stateOpts.Validate())
+	}
 
 	// Sink.
 	switch {
@@ -271,9 +297,7 @@ func (w *DataStreamWriter) resolve() (*plan, error) {
 		}
 		pl.mode = m
 	}
-	if pl.mode == sinks.Complete && !hasAggregation(w.s.n) {
-		probs = append(probs, errors.New("output mode complete is not supported when there are no streaming aggregations on the stream (use append or update)"))
-	}
+	probs = append(probs, checkOutputMode(pl)...)
 	if om, ok := pl.sink.(sinks.OutputModes); ok && pl.mode != "" && !om.SupportsOutputMode(pl.mode) {
 		probs = append(probs, fmt.Errorf("sink %s does not support output mode %s", pl.sinkDesc, pl.mode))
 	}
@@ -320,21 +344,6 @@ func (w *DataStreamWriter) makeSource(n *node) (sources.Source, error) {
 		return nil, err
 	}
 	return f(maps.Clone(n.options))
-}
-
-// hasAggregation reports whether the plan has a stateful aggregation (none exist yet).
-func hasAggregation(n *node) bool {
-	if n.kind == operatorNode {
-		if _, ok := n.op.(interface{ IsAggregation() bool }); ok {
-			return true
-		}
-	}
-	for _, p := range n.parents {
-		if hasAggregation(p) {
-			return true
-		}
-	}
-	return false
 }
 
 func unionCompatible(a, b *arrow.Schema) error {

@@ -17,6 +17,14 @@
 // one snapshot and at most SnapshotInterval deltas, however long the query has run. Old files
 // are removed once no retained version needs them.
 //
+//	<dir>/<v>.delta      the changes that make version v from version v-1
+//	<dir>/<v>.snapshot   the whole state at version v, every SnapshotInterval versions
+//
+// Both are a compact binary format (see format.go): a header with a magic number, a format
+// version, the file's kind and state version, then the entries in key order with uvarint
+// lengths (deletes as tombstones), and a CRC-32C of the whole, so a damaged or truncated file
+// is reported (as a *checkpoint.CorruptError naming it) rather than loaded.
+//
 // # Backends
 //
 // The "memory" backend keeps the state in a Go map. The "pebble" backend keeps it in an
@@ -31,22 +39,32 @@ import (
 // Store is one stateful operator's keyed state at one version, with the uncommitted changes of
 // the batch in progress. Keys and values are opaque bytes. A Store is not safe for concurrent
 // use: callers serialise access.
+//
+// Lifecycle: Open at the version of the batch about to run; Get, Put, Delete and Range during
+// the batch; then Commit (the store is at the next version and ready for the next batch) or
+// Rollback (the store is back at its version); Close at the end.
 type Store interface {
 	// Version returns the committed version the store's changes apply to.
 	Version() int64
 	// Get returns the value of key, including the uncommitted changes. The returned slice is
-	// valid until the next Put, Delete, Commit or Rollback; callers copy it to keep it.
+	// valid until the next Put, Delete, Commit or Rollback; callers copy it to keep it and
+	// never modify it. When the backend fails to read (a disk error), Get reports the key as
+	// missing and the next Commit returns the error, so a batch computed from a failed read
+	// never commits.
 	Get(key []byte) (value []byte, ok bool)
 	// Put sets key to value; the store copies both.
 	Put(key, value []byte)
 	// Delete removes key; removing a missing key is not an error.
 	Delete(key []byte)
 	// Range calls fn for every entry, including the uncommitted changes, in no particular
-	// order, until fn returns false. fn must not change the store; collect keys and change them
-	// after Range returns.
+	// order, until fn returns false. key and value are valid during the call only: fn copies
+	// what it keeps and modifies neither. fn must not change the store; collect keys and change
+	// them after Range returns. The error is the backend's (a disk error).
 	Range(fn func(key, value []byte) bool) error
 	// Commit makes the changes since the last Commit (or Open) durable as version Version()+1
-	// and advances Version.
+	// and advances Version. When it fails, the store stays at its version with its changes
+	// (Rollback discards them); files it may have written for the next version belong to a
+	// batch that never committed and are overwritten by the next Commit.
 	Commit(ctx context.Context) error
 	// Rollback discards the changes since the last Commit (or Open).
 	Rollback()
@@ -60,10 +78,14 @@ type Store interface {
 type Metrics struct {
 	// NumKeys is the number of keys in the state, including uncommitted changes.
 	NumKeys int64
-	// NumUpdated and NumRemoved count the keys put and deleted since the last Commit.
+	// NumUpdated and NumRemoved count the keys put and deleted since the last Commit: the
+	// puts and the deletes the next Commit writes (a key put and then deleted in the same
+	// batch counts once, as what it ends as; deleting a missing key counts nothing).
 	NumUpdated int64
 	NumRemoved int64
-	// MemoryUsedBytes estimates the memory the state holds.
+	// MemoryUsedBytes estimates the memory the state holds. For the memory backend: key
+	// and value bytes plus a measured per-entry overhead of the maps; for the Pebble backend:
+	// its memtables and block cache (from Pebble's metrics) plus the uncommitted changes.
 	MemoryUsedBytes int64
 	// CommitTimeMs is how long the last Commit took.
 	CommitTimeMs int64

@@ -21,11 +21,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/sluicedev/sluice/internal/demo"
 	"github.com/sluicedev/sluice/pipeline"
 	_ "github.com/sluicedev/sluice/sources/kinesis" // registers Format("kinesis")
 )
@@ -99,52 +97,20 @@ func envOr(key, def string) string {
 
 // produceEvents creates the stream if it does not exist and puts n sample JSON events into it.
 func produceEvents(ctx context.Context, endpoint, region, stream string, shards, n int) error {
-	var opts []func(*config.LoadOptions) error
-	opts = append(opts, config.WithRegion(region))
-	if endpoint != "" {
-		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	c, err := demo.Client(ctx, endpoint, region)
 	if err != nil {
 		return err
 	}
-	c := awskinesis.NewFromConfig(cfg, func(o *awskinesis.Options) {
-		if endpoint != "" {
-			o.BaseEndpoint = aws.String(endpoint)
-		}
-	})
-	_, err = c.CreateStream(ctx, &awskinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(int32(shards))})
-	var inUse *types.ResourceInUseException
-	if err != nil && !errors.As(err, &inUse) {
-		return fmt.Errorf("create stream %s: %w", stream, err)
-	}
-	for {
-		out, err := c.DescribeStreamSummary(ctx, &awskinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
-		if err == nil && out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+	if err := demo.EnsureStream(ctx, c, stream, shards); err != nil {
+		return err
 	}
 	kinds := []string{"click", "view", "purchase", "signup"}
-	for i := 0; i < n; {
-		var entries []types.PutRecordsRequestEntry
-		for ; i < n && len(entries) < 500; i++ {
-			user := fmt.Sprintf("user-%03d", rand.IntN(50))
-			ev, _ := json.Marshal(map[string]any{"id": i, "type": kinds[rand.IntN(len(kinds))], "user": user,
-				"amount": float64(rand.IntN(10000)) / 100, "ts": time.Now().UTC().Format(time.RFC3339Nano)})
-			entries = append(entries, types.PutRecordsRequestEntry{PartitionKey: aws.String(user), Data: ev})
-		}
-		out, err := c.PutRecords(ctx, &awskinesis.PutRecordsInput{StreamName: aws.String(stream), Records: entries})
-		if err != nil {
-			return fmt.Errorf("put records: %w", err)
-		}
-		if f := aws.ToInt32(out.FailedRecordCount); f > 0 {
-			return fmt.Errorf("put records: %d of %d failed", f, len(entries))
-		}
+	entries := make([]types.PutRecordsRequestEntry, 0, n)
+	for i := range n {
+		user := fmt.Sprintf("user-%03d", rand.IntN(50))
+		ev, _ := json.Marshal(map[string]any{"id": i, "type": kinds[rand.IntN(len(kinds))], "user": user,
+			"amount": float64(rand.IntN(10000)) / 100, "ts": time.Now().UTC().Format(time.RFC3339Nano)})
+		entries = append(entries, types.PutRecordsRequestEntry{PartitionKey: aws.String(user), Data: ev})
 	}
-	return nil
+	return demo.Put(ctx, c, stream, entries)
 }

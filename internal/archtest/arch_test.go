@@ -24,7 +24,7 @@ func TestImportRules(t *testing.T) {
 		{"pipeline", func(p string) bool { return p == module+"/pipeline" },
 			[]string{"examples/", "bench", "cmd/", "internal/testprog/"}},
 		{"the AWS SDK", func(p string) bool { return strings.HasPrefix(p, "github.com/aws/") },
-			[]string{"sources/kinesis", "sinks/kinesis", "sinks/file", "checkpoint/s3", "internal/localaws", "internal/awshttp", "internal/awsauth", "bench", "examples/", "cmd/"}},
+			[]string{"sources/kinesis", "sinks/kinesis", "sinks/file", "checkpoint/s3", "internal/localaws", "internal/awshttp", "internal/awsauth", "internal/demo", "bench", "examples/", "cmd/"}},
 		{"CEL", func(p string) bool {
 			return strings.HasPrefix(p, "cel.dev/") || strings.HasPrefix(p, "github.com/google/cel-go")
 		},

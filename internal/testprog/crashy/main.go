@@ -2,6 +2,15 @@
 // kills it with SIGKILL at random moments and restarts it on the same checkpoint, then checks
 // that the output holds every row exactly once.
 //
+// With -query it runs a stateful query over the rate-micro-batch source instead (one batch of
+// -per-batch rows per trigger, event time advancing one second per batch):
+//
+//	update, complete  GroupBy(value % 37).Agg(count, sum, min, max) in that output mode
+//	append            WithWatermark(timestamp, 1s), Window(timestamp, 2s), the same aggregates
+//	dedup             DropDuplicates(value / 2), append
+//
+// Every mode's rows are written as JSON lines.
+//
 // The sink writes batch N to <out>/batch-N.jsonl atomically (temporary file, fsync, rename) at
 // commit and reports the highest N present as its last batch, so it is idempotent.
 package main
@@ -32,14 +41,15 @@ func main() {
 	rps := flag.String("rps", "2000", "rows per second")
 	perBatch := flag.String("per-batch", "150", "max rows per batch")
 	availableNow := flag.Bool("available-now", false, "process what is available, then exit")
+	query := flag.String("query", "", "a stateful query: update, complete, append or dedup")
 	flag.Parse()
-	if err := run(*cp, *out, *rps, *perBatch, *availableNow); err != nil {
+	if err := run(*cp, *out, *rps, *perBatch, *availableNow, *query); err != nil {
 		fmt.Fprintln(os.Stderr, "crashy:", err)
 		os.Exit(1)
 	}
 }
 
-func run(cp, out, rps, perBatch string, availableNow bool) error {
+func run(cp, out, rps, perBatch string, availableNow bool, query string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := os.MkdirAll(out, 0o755); err != nil {
@@ -50,9 +60,31 @@ func run(cp, out, rps, perBatch string, availableNow bool) error {
 		trigger = pipeline.AvailableNow()
 	}
 	p := pipeline.New(pipeline.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
-	q, err := p.ReadStream().Format("rate").
-		Option("rowsPerSecond", rps).Option("maxRowsPerBatch", perBatch).Option("numPartitions", "3").Load().
-		WriteStream().Sink(&dirSink{dir: out}).Option("checkpointLocation", cp).Trigger(trigger).Start(ctx)
+	var w *pipeline.DataStreamWriter
+	if query == "" {
+		w = p.ReadStream().Format("rate").
+			Option("rowsPerSecond", rps).Option("maxRowsPerBatch", perBatch).Option("numPartitions", "3").Load().
+			WriteStream()
+	} else {
+		if !availableNow {
+			trigger = pipeline.ProcessingTime(0) // a batch is always available
+		}
+		in := p.ReadStream().Format("rate-micro-batch").
+			Option("rowsPerBatch", perBatch).Option("numPartitions", "3").Option("advanceMillisPerBatch", "1000").Load()
+		aggs := []pipeline.Agg{pipeline.Count("*"), pipeline.Sum("value"), pipeline.Min("value").As("min"), pipeline.Max("value").As("max")}
+		switch query {
+		case "update", "complete":
+			w = in.GroupBy("value % 37 AS key").Agg(aggs...).WriteStream().OutputMode(query)
+		case "append":
+			w = in.WithWatermark("timestamp", time.Second).Window("timestamp", 2*time.Second).
+				GroupBy("window").Agg(aggs...).WriteStream().OutputMode("append")
+		case "dedup":
+			w = in.WithColumn("pair", "value / 2").DropDuplicates("pair").WriteStream()
+		default:
+			return fmt.Errorf("unknown -query %q", query)
+		}
+	}
+	q, err := w.Sink(&dirSink{dir: out}).Option("checkpointLocation", cp).Trigger(trigger).Start(ctx)
 	if err != nil {
 		return err
 	}
@@ -98,11 +130,7 @@ type dirWriter struct {
 }
 
 func (w *dirWriter) Write(_ context.Context, rec arrow.RecordBatch) error {
-	vals := rec.Column(1).(*array.Int64)
-	for i := range vals.Len() {
-		fmt.Fprintf(&w.b, "{\"value\":%d}\n", vals.Value(i))
-	}
-	return nil
+	return array.RecordToJSON(rec, &w.b)
 }
 
 func (w *dirWriter) Abort(context.Context) error { return nil }
