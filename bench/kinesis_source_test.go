@@ -3,7 +3,12 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,11 +25,13 @@ import (
 
 // BenchmarkKinesisSource reads a fake stream with the Kinesis source, from the trim horizon to
 // the end, through the source protocol (InitialOffset, then LatestOffset, Read and Commit until
-// every record was emitted), and reports records/s and MB/s of record data. Each shard holds
-// one GetRecords answer of 10,000 JSON records of about 1 KB, so the per-shard rate limits
-// (which pace the calls after the first) do not apply and the numbers are the source's own:
-// HTTP, the SDK's JSON decoding, the Arrow builders, buffering and Read. The fake server runs
-// in the same process, on the same cores.
+// every record was emitted), and reports records/s and MB/s of record data, and records per
+// CPU-second of the process (records/cpu-s; user plus system time, the fake server's
+// included). Each shard holds one GetRecords answer of 10,000 JSON records of about 1 KB, so
+// the per-shard rate limits (which pace the calls after the first) do not apply and the
+// numbers are the source's own: HTTP, decoding the answers into Arrow, buffering and Read. The
+// fake server runs in the same process, on the same cores. BenchmarkGetRecordsLimit is the
+// bar it is measured against.
 func BenchmarkKinesisSource(b *testing.B) {
 	for _, shards := range []int{1, 8} {
 		b.Run(fmt.Sprintf("shards=%d", shards), func(b *testing.B) {
@@ -41,9 +48,11 @@ func BenchmarkKinesisSource(b *testing.B) {
 			o.InitialPosition = kinesis.InitialPosition{Kind: kinesis.TrimHorizon}
 			o.MaxFetchDuration = time.Millisecond
 			mem := memory.NewGoAllocator()
+			readAll(b, o, mem, int64(srv.Records())) // warm up: grow the heap to its working size
 			var rows, dataBytes int64
 			var elapsed time.Duration
 			b.ReportAllocs()
+			cpu0 := fakekinesis.ProcessCPU()
 			for b.Loop() {
 				t0 := time.Now()
 				n, d := readAll(b, o, mem, int64(srv.Records()))
@@ -51,10 +60,118 @@ func BenchmarkKinesisSource(b *testing.B) {
 				rows += n
 				dataBytes += d
 			}
-			b.ReportMetric(float64(rows)/elapsed.Seconds(), "records/s")
-			b.ReportMetric(float64(dataBytes)/1e6/elapsed.Seconds(), "MB/s")
-			b.ReportMetric(0, "ns/op") // the per-iteration time depends on the shard count; see records/s
+			reportRates(b, rows, dataBytes, elapsed, fakekinesis.ProcessCPU()-cpu0)
 		})
+	}
+}
+
+// reportRates reports records/s, MB/s of record data, records/cpu-s and allocations per record.
+func reportRates(b *testing.B, rows, dataBytes int64, elapsed, cpu time.Duration) {
+	b.ReportMetric(float64(rows)/elapsed.Seconds(), "records/s")
+	b.ReportMetric(float64(dataBytes)/1e6/elapsed.Seconds(), "MB/s")
+	if cpu > 0 {
+		b.ReportMetric(float64(rows)/cpu.Seconds(), "records/cpu-s")
+	}
+	b.ReportMetric(0, "ns/op") // the per-iteration time depends on the shard count; see records/s
+}
+
+// BenchmarkGetRecordsLimit is the decode limit that BenchmarkKinesisSource is measured
+// against: a tight loop that reads the same GetRecords answers from the same fake server over
+// HTTP (one goroutine per shard, as the source's tasks do, one answer of 10,000 records each
+// per iteration), reads each body into a reused buffer and base64-decodes the Data fields into
+// another: no SDK, no JSON parsing beyond finding the Data strings, no Arrow, no buffering.
+// records/cpu-s is the process's CPU time, the fake server's included, as for the source;
+// both benchmarks read once before they measure, so that connections, buffers and the heap
+// have grown to their working size.
+func BenchmarkGetRecordsLimit(b *testing.B) {
+	for _, shards := range []int{1, 8} {
+		b.Run(fmt.Sprintf("shards=%d", shards), func(b *testing.B) {
+			srv := fakekinesis.Start(fakekinesis.Config{Shards: shards, RecordsPerShard: 10000, RecordSize: 1000})
+			defer srv.Close()
+			client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+			defer client.CloseIdleConnections()
+			bufs := make([]limitBufs, shards)
+			var rows, dataBytes atomic.Int64
+			readShards := func() {
+				var wg sync.WaitGroup
+				for sh := range shards {
+					wg.Go(func() {
+						n, d, err := bufs[sh].getRecords(client, srv.URL, sh)
+						if err != nil {
+							b.Error(err)
+						}
+						rows.Add(n)
+						dataBytes.Add(d)
+					})
+				}
+				wg.Wait()
+			}
+			readShards() // warm up: connections and buffers
+			rows.Store(0)
+			dataBytes.Store(0)
+			var elapsed time.Duration
+			b.ReportAllocs()
+			cpu0 := fakekinesis.ProcessCPU()
+			for b.Loop() {
+				t0 := time.Now()
+				readShards()
+				elapsed += time.Since(t0)
+			}
+			reportRates(b, rows.Load(), dataBytes.Load(), elapsed, fakekinesis.ProcessCPU()-cpu0)
+			if want := int64(b.N * srv.Records()); rows.Load() != want {
+				b.Fatalf("%d records, want %d", rows.Load(), want)
+			}
+		})
+	}
+}
+
+// limitBufs are the reused buffers of one BenchmarkGetRecordsLimit reader.
+type limitBufs struct {
+	body, data []byte
+}
+
+// getRecords reads the first GetRecords answer of the shard and decodes its Data fields; it
+// returns the records and their data bytes.
+func (l *limitBufs) getRecords(c *http.Client, url string, shard int) (records, dataBytes int64, err error) {
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(fmt.Sprintf(`{"ShardIterator":"%d-0","Limit":10000}`, shard)))
+	if err != nil {
+		return 0, 0, err
+	}
+	req.Header.Set("X-Amz-Target", "Kinesis_20131202.GetRecords")
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	buf := bytes.NewBuffer(l.body[:0])
+	_, err = buf.ReadFrom(resp.Body)
+	l.body = buf.Bytes()
+	if err != nil {
+		return 0, 0, err
+	}
+	const key = `"Data":"`
+	body := l.body
+	for {
+		i := bytes.Index(body, []byte(key))
+		if i < 0 {
+			return records, dataBytes, nil
+		}
+		body = body[i+len(key):]
+		end := bytes.IndexByte(body, '"')
+		if end < 0 {
+			return records, dataBytes, fmt.Errorf("unterminated Data")
+		}
+		if n := base64.StdEncoding.DecodedLen(end); cap(l.data) < n {
+			l.data = make([]byte, n)
+		}
+		n, err := base64.StdEncoding.Decode(l.data[:cap(l.data)], body[:end])
+		if err != nil {
+			return records, dataBytes, err
+		}
+		records++
+		dataBytes += int64(n)
+		body = body[end:]
 	}
 }
 

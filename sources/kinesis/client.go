@@ -10,6 +10,11 @@ import (
 
 // API is the part of the Kinesis client the source calls. *kinesis.Client implements it;
 // tests and Go callers may pass their own (Options.Client).
+//
+// When the API is a *kinesis.Client, GetRecords is called with an option that decodes the
+// records of a successful answer straight into Arrow (getrecords.go), and the
+// GetRecordsOutput it returns has no Records. Any other implementation is asked for
+// GetRecordsOutput.Records as usual; both give the same batches.
 type API interface {
 	DescribeStreamSummary(ctx context.Context, in *kinesis.DescribeStreamSummaryInput, optFns ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error)
 	ListShards(ctx context.Context, in *kinesis.ListShardsInput, optFns ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)

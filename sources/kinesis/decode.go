@@ -1,8 +1,13 @@
 package kinesis
 
 import (
+	"bytes"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -132,7 +137,9 @@ func maxArrival(rec arrow.RecordBatch) int64 {
 	return m
 }
 
-// decoder turns GetRecords results into Arrow batches of Schema, de-aggregating KPL records.
+// decoder turns GetRecords answers into Arrow batches of Schema, de-aggregating KPL records.
+// It keeps no state between calls, so the calls of a shard's prefetching and of a Read that
+// reads the shard again may use it at the same time.
 type decoder struct {
 	mem    memory.Allocator
 	stream string // the stream column's value
@@ -147,22 +154,36 @@ type decoded struct {
 	beyond bool
 }
 
-// decodeState is one decode call's builders and the Kinesis record being decoded; the KPL
+// kinRecord is one Kinesis record as the batch builder reads it, whichever way the answer
+// was decoded. Its strings and bytes alias the answer (the SDK's GetRecordsOutput, or the
+// HTTP body read by the scanner of getrecords_scan.go) and are not kept.
+type kinRecord struct {
+	seq, pk string
+	// data is the record's data. In a scanned body it is still base64: the bytes between the
+	// quotes of the JSON string, whose escapes (which Kinesis does not use there) are resolved
+	// only if decoding it fails.
+	data []byte
+	dlen int   // scanned body: decodedLen(data)
+	off  int   // scanned body: the byte offset of the Data string, for errors
+	ts   int64 // ApproximateArrivalTimestamp in microseconds since 1970; 0 when absent
+}
+
+// decodeState is one decode call's batch and the Kinesis record being decoded; the KPL
 // callback is a method value made once per call, so no closure is made per record.
 type decodeState struct {
-	d                          *decoder
-	pkB, streamB, shardB, seqB *array.StringBuilder
-	dataB                      *array.BinaryBuilder
-	tsB                        *array.TimestampBuilder
-	blk                        *block
-	subs                       []int32
-	rows, capHint              int
-	lo                         position
-	hi                         *position
-	checkLo                    bool
-	beyond                     bool
-	seq                        string // of the current Kinesis record
-	ts                         int64
+	d       *decoder
+	sc      *scratch
+	b       batchBuilder
+	blk     *block
+	onUser  func(sub int, pk, ehk string, payload []byte) error
+	lo      position
+	hi      *position
+	checkLo bool
+	beyond  bool
+	seq     string // of the current Kinesis record
+	ts      int64
+	lastSeq string // of the last row
+	lastSub int
 }
 
 // keep reports whether user record sub of the current record is inside the bounds.
@@ -177,23 +198,27 @@ func (st *decodeState) keep(sub int) bool {
 	return true
 }
 
-func (st *decodeState) appendRow(pk string, data []byte, sub int) {
-	st.pkB.Append(pk)
-	st.dataB.Append(data)
-	st.streamB.Append(st.d.stream)
-	st.shardB.Append(st.d.shard)
-	st.seqB.Append(st.seq)
-	st.tsB.Append(arrow.Timestamp(st.ts))
-	if sub != 0 && st.subs == nil {
-		st.subs = make([]int32, st.rows, max(st.rows+1, st.capHint))
+// row completes a row whose data (dataLen bytes) the data column already holds.
+func (st *decodeState) row(pk string, dataLen, sub int) {
+	b := &st.b
+	b.pk.appendString(pk)
+	b.seq.appendString(st.seq)
+	b.appendTimestamp(st.ts)
+	if sub != 0 && b.subs == nil {
+		b.subs = make([]int32, b.rows, max(b.rows+1, b.capHint))
 	}
-	if st.subs != nil {
-		st.subs = append(st.subs, int32(sub))
+	if b.subs != nil {
+		b.subs = append(b.subs, int32(sub))
 	}
-	st.rows++
-	st.blk.bytes += int64(len(pk) + len(data))
+	b.rows++
+	st.blk.bytes += int64(len(pk) + dataLen)
 	st.blk.maxArrival = max(st.blk.maxArrival, st.ts)
-	st.blk.to = after(st.seq, int64(sub))
+	st.lastSeq, st.lastSub = st.seq, sub
+}
+
+func (st *decodeState) appendRow(pk string, data []byte, sub int) {
+	st.b.data.appendBytes(data)
+	st.row(pk, len(data), sub)
 }
 
 // onUserRecord is the kpl.Deaggregate callback.
@@ -204,55 +229,98 @@ func (st *decodeState) onUserRecord(sub int, pk, _ string, payload []byte) error
 	return nil
 }
 
+// appendData appends the user records of a Kinesis record's (decoded) data.
+func (st *decodeState) appendData(pk string, data []byte) {
+	_, err := kpl.Deaggregate(data, st.onUser)
+	if errors.Is(err, kpl.ErrNotAggregated) && st.keep(0) {
+		st.appendRow(pk, data, 0)
+	}
+}
+
+// appendBase64 appends the user records of a scanned Kinesis record, whose data is base64.
+// Plain records (all but KPL aggregates) are decoded straight into the data column. It
+// returns the length of the decoded data, or -1 if it was not decoded (the record was
+// skipped).
+func (st *decodeState) appendBase64(r *kinRecord) (int, error) {
+	if !maybeAggregate(r.data) {
+		if !st.keep(0) {
+			return -1, nil
+		}
+		if n, ok := st.b.data.appendBase64(r.data); ok {
+			st.row(r.pk, n, 0)
+			return n, nil
+		}
+	}
+	data, err := st.sc.decodeBase64(r.data)
+	if err != nil {
+		return 0, fmt.Errorf("byte %d: Data: %w", r.off, err)
+	}
+	st.appendData(r.pk, data)
+	return len(data), nil
+}
+
 // decode appends the user records of recs to a new block: those that lo does not cover and,
 // when hi is not nil, that hi covers (a closed hi covers everything). from is the block's
 // start position. The block's to is the position after its last row, or from when it has
 // none.
 func (d *decoder) decode(recs []types.Record, from, lo position, hi *position) decoded {
+	sc := getScratch()
+	defer putScratch(sc)
+	krs := slices.Grow(sc.recs[:0], len(recs))[:len(recs)]
+	sc.recs = krs
+	for i := range recs {
+		r := &recs[i]
+		k := kinRecord{seq: deref(r.SequenceNumber), pk: deref(r.PartitionKey), data: r.Data}
+		if r.ApproximateArrivalTimestamp != nil {
+			k.ts = r.ApproximateArrivalTimestamp.UnixMicro()
+		}
+		krs[i] = k
+	}
+	out, _, _ := d.build(sc, krs, false, from, lo, hi) // decoded data cannot fail
+	clear(krs)                                         // let the SDK's answer go
+	return out
+}
+
+// build appends the user records of recs to a new block, as decode describes. b64 says that
+// the records' data is base64 (a scanned body); then build fails on data that is not valid
+// base64, naming its byte offset. respBytes is the data and partition key bytes of all of recs,
+// as Kinesis counts them (for the data of a scanned record outside the bounds, which is not
+// decoded, the length that its base64 text would decode to without escapes).
+func (d *decoder) build(sc *scratch, recs []kinRecord, b64 bool, from, lo position, hi *position) (out decoded, respBytes int64, err error) {
+	if len(recs) == 0 {
+		return decoded{blk: &block{from: from, to: from}}, 0, nil
+	}
 	var dataLen, keyLen, seqLen int
 	for i := range recs {
-		dataLen += len(recs[i].Data)
-		if recs[i].PartitionKey != nil {
-			keyLen += len(*recs[i].PartitionKey)
+		r := &recs[i]
+		n := len(r.data)
+		if b64 {
+			n = r.dlen
 		}
-		if recs[i].SequenceNumber != nil {
-			seqLen += len(*recs[i].SequenceNumber)
-		}
+		dataLen += n
+		keyLen += len(r.pk)
+		seqLen += len(r.seq)
 	}
-	bld := array.NewRecordBuilder(d.mem, Schema)
-	defer bld.Release()
-	n := len(recs)
+	respBytes = int64(dataLen + keyLen)
+	if b64 {
+		// Room for base64.StdEncoding.Decode, which wants DecodedLen(len(src)) bytes.
+		dataLen += 3
+	}
 	st := &decodeState{
 		d:       d,
-		pkB:     bld.Field(colPartitionKey).(*array.StringBuilder),
-		dataB:   bld.Field(colData).(*array.BinaryBuilder),
-		streamB: bld.Field(colStream).(*array.StringBuilder),
-		shardB:  bld.Field(colShardID).(*array.StringBuilder),
-		seqB:    bld.Field(colSequenceNumber).(*array.StringBuilder),
-		tsB:     bld.Field(colArrival).(*array.TimestampBuilder),
+		sc:      sc,
 		blk:     &block{from: from, to: from},
-		capHint: n,
 		lo:      lo,
 		hi:      hi,
 		checkLo: lo.kind == posAfter,
 	}
-	for _, b := range []array.Builder{st.pkB, st.dataB, st.streamB, st.shardB, st.seqB, st.tsB} {
-		b.Reserve(n)
-	}
-	st.pkB.ReserveData(keyLen)
-	st.dataB.ReserveData(dataLen)
-	st.streamB.ReserveData(n * len(d.stream))
-	st.shardB.ReserveData(n * len(d.shard))
-	st.seqB.ReserveData(seqLen)
-	onUser := st.onUserRecord
+	st.onUser = st.onUserRecord
+	st.b.init(d.mem, len(recs), keyLen, dataLen, seqLen)
+	defer st.b.release()
 	boundedHi := hi != nil && hi.kind == posAfter
 	for i := range recs {
 		r := &recs[i]
-		st.seq = deref(r.SequenceNumber)
-		st.ts = 0
-		if r.ApproximateArrivalTimestamp != nil {
-			st.ts = r.ApproximateArrivalTimestamp.UnixMicro()
-		}
+		st.seq, st.ts = r.seq, r.ts
 		// Whole records before the lower bound, or after the upper one, are skipped cheaply.
 		if st.checkLo && cmpSeq(st.seq, lo.seq) < 0 {
 			continue
@@ -269,9 +337,16 @@ func (d *decoder) decode(recs []types.Record, from, lo position, hi *position) d
 				break
 			}
 		}
-		_, err := kpl.Deaggregate(r.Data, onUser)
-		if errors.Is(err, kpl.ErrNotAggregated) && st.keep(0) {
-			st.appendRow(deref(r.PartitionKey), r.Data, 0)
+		if b64 {
+			n, err := st.appendBase64(r)
+			if err != nil {
+				return decoded{}, 0, err
+			}
+			if n >= 0 {
+				respBytes += int64(n - r.dlen) // the estimate made exact
+			}
+		} else {
+			st.appendData(r.pk, r.data)
 		}
 		if last {
 			st.beyond = true
@@ -280,11 +355,13 @@ func (d *decoder) decode(recs []types.Record, from, lo position, hi *position) d
 			break
 		}
 	}
-	if st.rows > 0 {
-		st.blk.rec = bld.NewRecordBatch()
-		st.blk.subs = st.subs
+	if st.b.rows > 0 {
+		st.blk.rec = st.b.finish(d)
+		st.blk.subs = st.b.subs
+		// The sequence number aliases the answer, which is not kept.
+		st.blk.to = after(strings.Clone(st.lastSeq), int64(st.lastSub))
 	}
-	return decoded{blk: st.blk, beyond: st.beyond}
+	return decoded{blk: st.blk, beyond: st.beyond}, respBytes, nil
 }
 
 func deref(s *string) string {
@@ -292,4 +369,195 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// kplPrefix is how the base64 text of every KPL aggregate starts: the magic F3 89 9A C2.
+const kplPrefix = "84maw"
+
+// maybeAggregate reports whether base64 text (with JSON escapes perhaps unresolved) may
+// decode to a KPL aggregate; false means it certainly does not.
+func maybeAggregate(b64 []byte) bool {
+	if len(b64) < len(kplPrefix) {
+		return false
+	}
+	p := b64[:len(kplPrefix)]
+	return string(p) == kplPrefix || bytes.IndexByte(p, '\\') >= 0
+}
+
+// decodedLen returns the length of the data that padded base64 text decodes to, or an upper
+// bound of it for text that is not plain padded base64.
+func decodedLen(b64 []byte) int {
+	n := len(b64)
+	if n%4 != 0 {
+		return base64.StdEncoding.DecodedLen(n)
+	}
+	m := n / 4 * 3
+	if n > 0 && b64[n-1] == '=' {
+		m--
+		if b64[n-2] == '=' {
+			m--
+		}
+	}
+	return m
+}
+
+// batchBuilder builds one batch of Schema in buffers of the allocator that it writes
+// directly: base64 data is decoded in place into the data column's values. The stream and
+// shardId columns, the same in every row, are made at the end.
+type batchBuilder struct {
+	rows, capHint int
+	pk, data, seq varColumn
+	tsBuf         *memory.Buffer
+	ts            []int64 // view of tsBuf: the timestamps written so far
+	subs          []int32 // sub-sequence numbers; nil while all are 0
+}
+
+// varColumn is a string or binary column being built.
+type varColumn struct {
+	offsets, values *memory.Buffer
+	offs            []int32 // view of offsets: the offsets written so far, rows+1 of them
+	vals            []byte  // view of values: the bytes written so far; cap is the capacity
+}
+
+func (b *batchBuilder) init(mem memory.Allocator, rows, keyLen, dataLen, seqLen int) {
+	b.capHint = rows
+	b.pk.init(mem, rows, keyLen)
+	b.data.init(mem, rows, dataLen)
+	b.seq.init(mem, rows, seqLen)
+	b.tsBuf = memory.NewResizableBuffer(mem)
+	b.tsBuf.Reserve(max(rows, 1) * 8)
+	b.ts = arrow.Int64Traits.CastFromBytes(b.tsBuf.Buf())[:0]
+}
+
+// release releases what finish did not hand over.
+func (b *batchBuilder) release() {
+	for _, buf := range []*memory.Buffer{b.pk.offsets, b.pk.values, b.data.offsets, b.data.values, b.seq.offsets, b.seq.values, b.tsBuf} {
+		if buf != nil {
+			buf.Release()
+		}
+	}
+	*b = batchBuilder{subs: b.subs}
+}
+
+func (b *batchBuilder) appendTimestamp(ts int64) {
+	if len(b.ts) == cap(b.ts) {
+		n := len(b.ts)
+		b.tsBuf.Reserve(2 * cap(b.ts) * 8)
+		b.ts = arrow.Int64Traits.CastFromBytes(b.tsBuf.Buf())[:n]
+	}
+	b.ts = append(b.ts, ts)
+}
+
+// finish returns the batch of the rows appended.
+func (b *batchBuilder) finish(d *decoder) arrow.RecordBatch {
+	n := b.rows
+	b.tsBuf.ResizeNoShrink(n * 8)
+	tsData := array.NewData(Schema.Field(colArrival).Type, n, []*memory.Buffer{nil, b.tsBuf}, nil, 0, 0)
+	b.tsBuf.Release()
+	b.tsBuf, b.ts = nil, nil
+	cols := []arrow.Array{
+		colPartitionKey:   b.pk.finish(Schema.Field(colPartitionKey).Type, n),
+		colData:           b.data.finish(Schema.Field(colData).Type, n),
+		colStream:         constColumn(d.mem, Schema.Field(colStream).Type, d.stream, n),
+		colShardID:        constColumn(d.mem, Schema.Field(colShardID).Type, d.shard, n),
+		colSequenceNumber: b.seq.finish(Schema.Field(colSequenceNumber).Type, n),
+		colArrival:        array.MakeFromData(tsData),
+	}
+	tsData.Release()
+	rec := array.NewRecordBatch(Schema, cols, int64(n))
+	for _, c := range cols {
+		c.Release()
+	}
+	return rec
+}
+
+func (c *varColumn) init(mem memory.Allocator, rows, size int) {
+	c.offsets = memory.NewResizableBuffer(mem)
+	c.offsets.Reserve((rows + 1) * 4)
+	c.offs = arrow.Int32Traits.CastFromBytes(c.offsets.Buf())[:1]
+	c.offs[0] = 0
+	c.values = memory.NewResizableBuffer(mem)
+	if size > 0 {
+		c.values.Reserve(size)
+	}
+	c.vals = c.values.Buf()[:0]
+}
+
+// reserve makes room for n more bytes of values and one more offset.
+func (c *varColumn) reserve(n int) {
+	if len(c.vals)+n > cap(c.vals) {
+		l := len(c.vals)
+		c.values.Reserve(max(2*cap(c.vals), l+n))
+		c.vals = c.values.Buf()[:l]
+	}
+	if len(c.offs) == cap(c.offs) {
+		l := len(c.offs)
+		c.offsets.Reserve(2 * cap(c.offs) * 4)
+		c.offs = arrow.Int32Traits.CastFromBytes(c.offsets.Buf())[:l]
+	}
+}
+
+func (c *varColumn) appendString(s string) {
+	c.reserve(len(s))
+	c.vals = append(c.vals, s...)
+	c.offs = append(c.offs, int32(len(c.vals)))
+}
+
+func (c *varColumn) appendBytes(v []byte) {
+	c.reserve(len(v))
+	c.vals = append(c.vals, v...)
+	c.offs = append(c.offs, int32(len(c.vals)))
+}
+
+// appendBase64 appends the data that padded base64 text decodes to, decoding it in place,
+// and returns its length. It appends nothing and returns false when the text is not plain
+// padded base64 (it holds JSON escapes, line breaks, other bytes, or is cut short).
+func (c *varColumn) appendBase64(b64 []byte) (int, bool) {
+	want := decodedLen(b64)
+	c.reserve(base64.StdEncoding.DecodedLen(len(b64)))
+	l := len(c.vals)
+	n, err := base64.StdEncoding.Decode(c.vals[l:cap(c.vals)], b64)
+	if err != nil || n != want {
+		return 0, false
+	}
+	c.vals = c.vals[:l+n]
+	c.offs = append(c.offs, int32(len(c.vals)))
+	return n, true
+}
+
+// finish returns the column's array and hands its buffers over to it.
+func (c *varColumn) finish(dt arrow.DataType, n int) arrow.Array {
+	c.offsets.ResizeNoShrink((n + 1) * 4)
+	c.values.ResizeNoShrink(len(c.vals))
+	data := array.NewData(dt, n, []*memory.Buffer{nil, c.offsets, c.values}, nil, 0, 0)
+	c.offsets.Release()
+	c.values.Release()
+	*c = varColumn{}
+	arr := array.MakeFromData(data)
+	data.Release()
+	return arr
+}
+
+// constColumn returns a string column of n rows that all hold v.
+func constColumn(mem memory.Allocator, dt arrow.DataType, v string, n int) arrow.Array {
+	offsets := memory.NewResizableBuffer(mem)
+	offsets.Resize((n + 1) * 4)
+	offs := arrow.Int32Traits.CastFromBytes(offsets.Bytes())
+	for i := range offs {
+		offs[i] = int32(i * len(v))
+	}
+	values := memory.NewResizableBuffer(mem)
+	values.Resize(n * len(v))
+	if vals := values.Bytes(); len(vals) > 0 {
+		k := copy(vals, v)
+		for k < len(vals) {
+			k += copy(vals[k:], vals[:k])
+		}
+	}
+	data := array.NewData(dt, n, []*memory.Buffer{nil, offsets, values}, nil, 0, 0)
+	offsets.Release()
+	values.Release()
+	arr := array.MakeFromData(data)
+	data.Release()
+	return arr
 }

@@ -301,10 +301,14 @@ func (s *Source) runTask(ctx context.Context, t *task) error {
 		}
 		s.mu.Unlock()
 		if ready {
-			if err := s.fetchOnce(ctx, sh, snap); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
+			err := s.fetchOnce(ctx, sh, snap)
+			if ctx.Err() != nil {
+				// Closed, or another task failed. Checked whatever fetchOnce returned: once the
+				// source is closed it returns nil without a backoff (fetchError), and the shard
+				// would be ready again at once.
+				return nil
+			}
+			if err != nil {
 				s.fail(err)
 				return err
 			}
@@ -366,7 +370,7 @@ func (s *Source) fetchOnce(ctx context.Context, sh *shard, snap fetchSnap) error
 		in.StreamARN = aws.String(sh.st.arn)
 	}
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
-	out, err := s.api.GetRecords(cctx, in)
+	out, err := s.getRecords(cctx, &sh.dec, in, snap.cursor, snap.cursor, nil)
 	cancel()
 	s.m.getRecords.Add(1)
 	if err != nil {
@@ -375,15 +379,10 @@ func (s *Source) fetchOnce(ctx context.Context, sh *shard, snap fetchSnap) error
 		}
 		return s.fetchError(ctx, sh, snap, "get records", callStart, err)
 	}
-	var respBytes int64
-	for i := range out.Records {
-		respBytes += int64(len(out.Records[i].Data) + len(aws.ToString(out.Records[i].PartitionKey)))
-	}
-	sh.pace.got(s.now(), respBytes)
-	d := sh.dec.decode(out.Records, snap.cursor, snap.cursor, nil)
-	blk := d.blk
+	sh.pace.got(s.now(), out.bytes)
+	blk := out.blk
 	blk.fetched = s.now()
-	ended := out.NextShardIterator == nil
+	ended := out.next == nil
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -392,8 +391,8 @@ func (s *Source) fetchOnce(ctx context.Context, sh *shard, snap fetchSnap) error
 		return nil
 	}
 	sh.failures, sh.throttles = 0, 0
-	if out.MillisBehindLatest != nil {
-		sh.msBehind, sh.hasBehind = *out.MillisBehindLatest, true
+	if out.msBehind != nil {
+		sh.msBehind, sh.hasBehind = *out.msBehind, true
 	}
 	if ended {
 		blk.to = closedPos()
@@ -412,11 +411,11 @@ func (s *Source) fetchOnce(ctx context.Context, sh *shard, snap fetchSnap) error
 		s.requestDiscovery()
 		s.scheduleLocked()
 	} else {
-		sh.iterator = *out.NextShardIterator
+		sh.iterator = *out.next
 	}
 	if s.an {
 		s.cutLocked(sh)
-		atTip := len(out.Records) == 0 && (out.MillisBehindLatest == nil || *out.MillisBehindLatest == 0)
+		atTip := out.records == 0 && (out.msBehind == nil || *out.msBehind == 0)
 		if !sh.anDone && atTip && !callStart.Before(s.anTime) {
 			sh.anDone = true
 		}
