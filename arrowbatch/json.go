@@ -30,16 +30,29 @@ func (e *RowError) Error() string { return fmt.Sprintf("row %d: %v", e.Row, e.Er
 func (e *RowError) Unwrap() error { return e.Err }
 
 // JSONParser parses JSON documents, one object per row, into the columns of a schema, with
-// arrow-go's JSON decoding (that of array.NewJSONReader). Keys not in the schema are ignored
-// and missing keys give nulls; a timestamp is an RFC 3339 string, or a number in the column's
-// unit; invalid UTF-8 becomes U+FFFD, as with encoding/json. A document that is not one JSON
-// object (a syntax error, trailing data, an array, an empty string), or whose values do not fit
-// the schema's types, fails its row only. A JSON null document gives a row of nulls.
+// arrow-go's JSON decoding (that of array.NewJSONReader) and, as Spark reads JSON, its own for
+// two kinds of column:
+//
+//   - a timestamp is a string in RFC 3339 (with any number of fraction digits, truncated to
+//     the column's unit; see ParseTimestamp), or an integer in the column's unit; a string
+//     without a zone is read in the column's time zone (UTC when it has none);
+//   - a string column takes any JSON value: a number, boolean, object or array as its
+//     compact JSON text.
+//
+// Keys not in the schema are ignored and missing keys give nulls; invalid UTF-8 becomes
+// U+FFFD, as with encoding/json. A document that is not one JSON object (a syntax error,
+// trailing data, an array, an empty string), or whose values do not fit the schema's types,
+// fails its row only, with an error that names the column and the value where it can. A JSON
+// null document gives a row of nulls.
 //
 // A JSONParser is immutable and safe for concurrent use. Sources that decode record payloads
 // share it with the FromJSON operator.
 type JSONParser struct {
 	schema *arrow.Schema
+	// build is schema with the columns the parser decodes itself replaced (see parseTypes);
+	// retyped says which columns of it must be given back their type.
+	build   *arrow.Schema
+	retyped []bool
 }
 
 // NewJSONParser returns a parser into schema's columns.
@@ -47,7 +60,17 @@ func NewJSONParser(schema *arrow.Schema) (*JSONParser, error) {
 	if schema == nil || schema.NumFields() == 0 {
 		return nil, errors.New("arrowbatch: a JSON schema needs at least one field")
 	}
-	return &JSONParser{schema: schema}, nil
+	fields := schema.Fields()
+	retyped := make([]bool, len(fields))
+	for i, f := range fields {
+		t, changed, err := parseTypes(f.Type, f.Name)
+		if err != nil {
+			return nil, err
+		}
+		fields[i].Type, retyped[i] = t, changed
+	}
+	md := schema.Metadata()
+	return &JSONParser{schema: schema, build: arrow.NewSchema(fields, &md), retyped: retyped}, nil
 }
 
 // Schema returns the schema documents are parsed into.
@@ -72,7 +95,7 @@ func (p *JSONParser) Parse(mem memory.Allocator, n int, doc func(i int) []byte) 
 // parse parses the documents, failing the poisoned rows. If the decoder panics, it returns the
 // row and the panic as an error instead of columns.
 func (p *JSONParser) parse(mem memory.Allocator, n int, doc func(i int) []byte, poisoned map[int]error) (cols []arrow.Array, failed []RowError, bad int, err error) {
-	b := array.NewRecordBuilder(mem, p.schema)
+	b := array.NewRecordBuilder(mem, p.build)
 	defer b.Release()
 	b.Reserve(n)
 	nullRow := func() {
@@ -116,6 +139,12 @@ func (p *JSONParser) parse(mem memory.Allocator, n int, doc func(i int) []byte, 
 	defer rec.Release()
 	cols = make([]arrow.Array, rec.NumCols())
 	for i := range cols {
+		if p.retyped[i] {
+			d := retype(rec.Column(i).Data(), p.schema.Field(i).Type)
+			cols[i] = array.MakeFromData(d)
+			d.Release()
+			continue
+		}
 		cols[i] = rec.Column(i)
 		cols[i].Retain()
 	}

@@ -17,7 +17,8 @@ var jsonSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "level", Type: arrow.BinaryTypes.String, Nullable: true},
 	{Name: "at", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, Nullable: true},
 	{Name: "tags", Type: arrow.ListOf(arrow.BinaryTypes.String), Nullable: true},
-	{Name: "geo", Type: arrow.StructOf(arrow.Field{Name: "lat", Type: arrow.PrimitiveTypes.Float64, Nullable: true}), Nullable: true},
+	{Name: "geo", Type: arrow.StructOf(arrow.Field{Name: "lat", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+		arrow.Field{Name: "at", Type: arrow.FixedWidthTypes.Timestamp_ms, Nullable: true}), Nullable: true},
 }, nil)
 
 // TestJSONParser: each document fills one row; a bad one fails its row alone and leaves it null,
@@ -28,11 +29,15 @@ func TestJSONParser(t *testing.T) {
 		row  string
 		fail string
 	}{
-		{`{"id": 1, "level": "info", "at": "2024-01-01T00:00:00Z", "tags": ["a", "b"], "geo": {"lat": 1.5}}`, `1 | info | 2024-01-01 00:00:00 | ["a","b"] | {"lat":1.5}`, ""},
+		{`{"id": 1, "level": "info", "at": "2024-01-01T00:00:00Z", "tags": ["a", "b"], "geo": {"lat": 1.5}}`, `1 | info | 2024-01-01 00:00:00 | ["a","b"] | {"at":null,"lat":1.5}`, ""},
 		{`{"id": 2, "extra": {"deep": [1, 2]}}`, `2 | NULL | NULL | NULL | NULL`, ""},
 		{`  {"level": "warn"}  `, `NULL | warn | NULL | NULL | NULL`, ""},
 		{`{"id": "x"}`, "", "json: cannot unmarshal"},
-		{`{"id": 3, "tags": ["a", 3]}`, "", "json: cannot unmarshal"},
+		{`{"id": 3, "tags": ["a", 3, true, {"k": [1, "x\n"]}, null]}`, `3 | NULL | NULL | ["a","3","true","{\"k\":[1,\"x\\n\"]}",null] | NULL`, ""},
+		{`{"id": 3, "level": 12.50}`, `3 | 12.50 | NULL | NULL | NULL`, ""},
+		{`{"at": "2024-01-01T00:00:00.123456789Z"}`, `NULL | NULL | 2024-01-01 00:00:00.123456 | NULL | NULL`, ""},
+		{`{"at": "2024-13-01T00:00:00Z"}`, "", `column "at": "2024-13-01T00:00:00Z" is not a valid timestamp: month out of range`},
+		{`{"geo": {"lat": 1, "at": "yesterday"}}`, "", `column "geo.at": "yesterday" is not a valid timestamp`},
 		{`{"id": 4, "geo": {"lat": "north"}}`, "", "json: cannot unmarshal"},
 		{`{"id": 5}{"id": 6}`, "", "invalid data after the top-level object"},
 		{`{"id": 5} x }`, "", "invalid data after the top-level object"},
@@ -113,7 +118,8 @@ func TestJSONParserErrors(t *testing.T) {
 // FuzzJSONParser: documents from outside never make the parser panic, leak, or produce
 // columns of the wrong length; a document either fills its row or fails it.
 func FuzzJSONParser(f *testing.F) {
-	for _, s := range []string{`{"id": 1, "level": "x", "tags": ["a"], "geo": {"lat": 1}}`, `{"id": "x"}`, `[]`, `null`, `{"geo": {"lat": [1]}}`, `{"at": "2024-01-01T00:00:00Z"}`, "{\"id\":1}\n{\"id\":2}"} {
+	for _, s := range []string{`{"id": 1, "level": "x", "tags": ["a"], "geo": {"lat": 1}}`, `{"id": "x"}`, `[]`, `null`, `{"geo": {"lat": [1]}}`, `{"at": "2024-01-01T00:00:00Z"}`, "{\"id\":1}\n{\"id\":2}",
+		`{"at": "2024-01-01T00:00:00.123456789123+01:00", "level": [1, {"a": "\u0000"}], "geo": {"at": 12}}`} {
 		f.Add([]byte(s), []byte(`{"id": 2}`))
 	}
 	p, err := arrowbatch.NewJSONParser(jsonSchema)
@@ -137,4 +143,134 @@ func FuzzJSONParser(f *testing.F) {
 		}
 		mem.AssertSize(t, 0)
 	})
+}
+
+// TestJSONTimestamps: timestamp strings with any number of fraction digits are truncated to
+// the column's unit, in every unit; numbers are counts of the unit; a bad value fails its row
+// with an error naming the column and the value.
+func TestJSONTimestamps(t *testing.T) {
+	const (
+		s  = arrow.Second
+		ms = arrow.Millisecond
+		us = arrow.Microsecond
+		ns = arrow.Nanosecond
+	)
+	tests := []struct {
+		name  string
+		unit  arrow.TimeUnit
+		zone  string
+		value string // a JSON value
+		want  int64  // the stored count of units
+		fail  string // a part of the row's error
+	}{
+		{"nanoseconds into us", us, "UTC", `"2024-05-01T12:30:00.123456789Z"`, 1714566600123456, ""},
+		{"nanoseconds into ns", ns, "UTC", `"2024-05-01T12:30:00.123456789Z"`, 1714566600123456789, ""},
+		{"nanoseconds into ms", ms, "UTC", `"2024-05-01T12:30:00.123456789Z"`, 1714566600123, ""},
+		{"nanoseconds into s", s, "UTC", `"2024-05-01T12:30:00.999999999Z"`, 1714566600, ""},
+		{"twelve digits", us, "UTC", `"2024-05-01T12:30:00.123456789999Z"`, 1714566600123456, ""},
+		{"one digit", ns, "UTC", `"2024-05-01T12:30:00.5Z"`, 1714566600500000000, ""},
+		{"no fraction", ms, "UTC", `"2024-05-01T12:30:00Z"`, 1714566600000, ""},
+		{"offset", us, "UTC", `"2024-05-01T14:30:00.000001+02:00"`, 1714566600000001, ""},
+		{"offset without colon", us, "UTC", `"2024-05-01T07:30:00-0500"`, 1714566600000000, ""},
+		{"offset hours only", s, "UTC", `"2024-05-01T13:30:00+01"`, 1714566600, ""},
+		{"lower-case t and z", s, "UTC", `"2024-05-01t12:30:00z"`, 1714566600, ""},
+		{"space separator", s, "UTC", `"2024-05-01 12:30:00Z"`, 1714566600, ""},
+		{"minutes only", s, "UTC", `"2024-05-01T12:30Z"`, 1714566600, ""},
+		{"date only", s, "UTC", `"2024-05-01"`, 1714521600, ""},
+		{"no zone in a UTC column", us, "UTC", `"2024-05-01T12:30:00.1234567"`, 1714566600123456, ""},
+		{"no zone, column zone", s, "+02:00", `"2024-05-01T14:30:00"`, 1714566600, ""},
+		{"column without zone", ms, "", `"2024-05-01T12:30:00.0019"`, 1714566600001, ""},
+		{"before 1970 truncates toward the past", us, "UTC", `"1969-12-31T23:59:59.9999995Z"`, -1, ""},
+		{"integer string in the unit", ms, "UTC", `"1714566600123"`, 1714566600123, ""},
+		{"number in the unit", ns, "UTC", `1714566600123456789`, 1714566600123456789, ""},
+		{"negative number", s, "UTC", `-5`, -5, ""},
+		{"null", us, "UTC", `null`, 0, ""},
+		{"bad month", us, "UTC", `"2024-13-01T00:00:00Z"`, 0, `column "at": "2024-13-01T00:00:00Z" is not a valid timestamp: month out of range`},
+		{"bad day", us, "UTC", `"2023-02-29T00:00:00Z"`, 0, `"2023-02-29T00:00:00Z" is not a valid timestamp: day out of range`},
+		{"words", ms, "UTC", `"yesterday"`, 0, `column "at": "yesterday" is not a valid timestamp`},
+		{"trailing text", ms, "UTC", `"2024-05-01T12:30:00Z!"`, 0, `"2024-05-01T12:30:00Z!" is not a valid timestamp`},
+		{"empty fraction", ms, "UTC", `"2024-05-01T12:30:00.Z"`, 0, "no digits after the decimal point"},
+		{"bad offset", ms, "UTC", `"2024-05-01T12:30:00+25:00"`, 0, "zone offset out of range"},
+		{"out of range for ns", ns, "UTC", `"2300-01-01T00:00:00Z"`, 0, "out of range for timestamp[ns]"},
+		{"fractional number", ms, "UTC", `1.5`, 0, `column "at": 1.5 is not a valid timestamp: a number must be an integer count of milliseconds`},
+		{"boolean", ms, "UTC", `true`, 0, `column "at": true is not a valid timestamp`},
+		{"object", ms, "UTC", `{"a": 1}`, 0, `column "at": an object is not a valid timestamp`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			typ := &arrow.TimestampType{Unit: tt.unit, TimeZone: tt.zone}
+			schema := arrow.NewSchema([]arrow.Field{
+				{Name: "at", Type: typ, Nullable: true},
+				{Name: "list", Type: arrow.ListOf(typ), Nullable: true},
+			}, nil)
+			p, err := arrowbatch.NewJSONParser(schema)
+			if err != nil {
+				t.Fatal(err)
+			}
+			docs := []string{`{"at": ` + tt.value + `}`, `{"list": [` + tt.value + `]}`}
+			cols, failed := p.Parse(mem, len(docs), func(i int) []byte { return []byte(docs[i]) })
+			defer func() {
+				for _, c := range cols {
+					c.Release()
+				}
+			}()
+			if !arrow.TypeEqual(cols[0].DataType(), typ) || !arrow.TypeEqual(cols[1].DataType(), arrow.ListOf(typ)) {
+				t.Fatalf("column types %s, %s", cols[0].DataType(), cols[1].DataType())
+			}
+			if tt.fail != "" {
+				if len(failed) != 2 || !strings.Contains(failed[0].Err.Error(), tt.fail) {
+					t.Fatalf("failures %v, want both rows failing with %q", failed, tt.fail)
+				}
+				if !strings.Contains(failed[1].Err.Error(), `column "list[]"`) {
+					t.Errorf("list failure %q does not name the column list[]", failed[1].Err)
+				}
+				if cols[0].IsValid(0) || cols[1].IsValid(1) {
+					t.Error("a failed row has values")
+				}
+				return
+			}
+			if len(failed) > 0 {
+				t.Fatalf("failures: %v", failed)
+			}
+			at := cols[0].(*array.Timestamp)
+			elems := cols[1].(*array.List).ListValues().(*array.Timestamp)
+			if tt.value == "null" {
+				if at.IsValid(0) || elems.IsValid(0) {
+					t.Error("null is not null")
+				}
+				return
+			}
+			if got := int64(at.Value(0)); got != tt.want {
+				t.Errorf("got %d, want %d", got, tt.want)
+			}
+			if got := int64(elems.Value(0)); got != tt.want {
+				t.Errorf("in a list: got %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestJSONStrings: a string column takes any JSON value, the others as their compact text.
+func TestJSONStrings(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "s", Type: arrow.BinaryTypes.LargeString, Nullable: true}}, nil)
+	p, err := arrowbatch.NewJSONParser(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := []string{`"x"`, `12`, `-1.5e3`, `false`, `null`, `{ "a" : [1, {"b": null}], "c\"\u0001": "\u00e9" }`, `[]`, `{}`, `[[[]]]`}
+	want := []string{"x", "12", "-1.5e3", "false", "NULL", `{"a":[1,{"b":null}],"c\"\u0001":"é"}`, "[]", "{}", "[[[]]]"}
+	cols, failed := p.Parse(mem, len(values), func(i int) []byte { return []byte(`{"s": ` + values[i] + `}`) })
+	defer cols[0].Release()
+	if len(failed) > 0 {
+		t.Fatal(failed)
+	}
+	for i := range values {
+		if got := arrowbatch.FormatValue(cols[0], i); got != want[i] {
+			t.Errorf("%s: got %s, want %s", values[i], got, want[i])
+		}
+	}
 }

@@ -16,8 +16,10 @@ import (
 // FromJSON parses the JSON documents of the string or binary column col, one object per row,
 // into the columns of schema, which take col's place (Spark's from_json followed by
 // selecting the struct's fields). It uses arrowbatch.JSONParser: keys not in schema are
-// ignored, missing keys give nulls, a null or "null" document gives a row of nulls. A malformed
-// document, or one whose values do not fit schema, follows o.OnError.
+// ignored, missing keys give nulls, a null or "null" document gives a row of nulls, timestamps
+// are RFC 3339 strings with any number of fraction digits (truncated to the column's unit) or
+// integers in the unit. A malformed document, or one whose values do not fit schema (a bad
+// timestamp is named with its column and value), follows o.OnError.
 func FromJSON(col string, schema *arrow.Schema, o Options) Operator {
 	j := &fromJSON{col: col, schema: schema, opts: o}
 	j.parser, j.err = arrowbatch.NewJSONParser(schema)

@@ -44,6 +44,7 @@ type config struct {
 	listeners []Listener
 	retain    int64
 	openStore func(location string) (checkpoint.Store, error)
+	onError   operators.ErrorPolicy
 	stateOpts state.Options
 }
 
@@ -80,6 +81,11 @@ func WithMinBatchesToRetain(n int) Option {
 func WithCheckpointStore(open func(location string) (checkpoint.Store, error)) Option {
 	return func(c *config) { c.openStore = open }
 }
+
+// WithErrorPolicy sets the queries' default error policy: that of every transform that no
+// OnError before it overrides, and of the decoding of documents at a source (a Kinesis source
+// with format=json), where no OnError can reach. Default: FailBatch. See OnError.
+func WithErrorPolicy(p ErrorPolicy) Option { return func(c *config) { c.onError = p } }
 
 // WithStateStore sets how queries keep the state of stateful operators (GroupBy, DropDuplicates):
 // the backend ("memory", the default, or "pebble" for state larger than memory) and how often a
@@ -146,6 +152,7 @@ type DataStreamReader struct {
 	format  string
 	options map[string]string
 	source  sources.Source
+	schema  *arrow.Schema
 }
 
 // ReadStream starts describing a streaming source.
@@ -177,9 +184,19 @@ func (r *DataStreamReader) Source(src sources.Source) *DataStreamReader {
 	return r
 }
 
+// Schema gives the schema of the documents the source's rows carry, like Spark's
+// DataStreamReader.schema: for a Kinesis source with option format=json, the JSON fields that
+// each record's data is decoded into (keys not in schema are ignored, missing keys give nulls).
+// Without it, such a source infers the schema when its option inferSchema is true. A source
+// that does not decode documents refuses it at Start.
+func (r *DataStreamReader) Schema(schema *arrow.Schema) *DataStreamReader {
+	r.schema = schema
+	return r
+}
+
 // Load returns the stream of the source's rows.
 func (r *DataStreamReader) Load() *Stream {
-	n := &node{kind: sourceNode, format: r.format, options: maps.Clone(r.options), source: r.source}
+	n := &node{kind: sourceNode, format: r.format, options: maps.Clone(r.options), source: r.source, schema: r.schema}
 	return &Stream{p: r.p, n: n}
 }
 
@@ -206,6 +223,7 @@ type node struct {
 	format  string
 	options map[string]string
 	source  sources.Source
+	schema  *arrow.Schema // the documents' schema given with DataStreamReader.Schema
 	// operatorNode
 	op operators.Operator
 	// problems found while building (reported by Start)

@@ -156,6 +156,9 @@ func start(ctx context.Context, p *Pipeline, pl *plan) (_ *Query, err error) {
 		src := sp.source
 		cleanup = append(cleanup, func() { src.Close(context.WithoutCancel(ctx)) })
 	}
+	if err := q.prepareSources(ctx); err != nil { // documents' schemas, inferred if need be (infer.go)
+		return nil, err
+	}
 	if err := pl.sink.Open(ctx, sinks.Info{QueryID: q.id, QueryName: pl.name, Schema: pl.schema, OutputMode: pl.mode, Allocator: p.cfg.mem, Logger: q.logger}); err != nil {
 		pl.sink.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("sluice: open sink %s: %w", pl.sinkDesc, err)

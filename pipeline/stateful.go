@@ -101,7 +101,7 @@ func checkOutputMode(pl *plan) []error {
 	switch {
 	case pl.mode == sinks.Complete && agg == nil:
 		return []error{errors.New("output mode complete is not supported when there are no streaming aggregations on the stream (use append or update)")}
-	case pl.mode == sinks.Append && agg != nil && agg.EventTimeKey() == "":
+	case pl.mode == sinks.Append && agg != nil && agg.EventTimeKey() == "" && !pl.inferPending:
 		return []error{fmt.Errorf("output mode append is not supported for %s without a watermark: group by an event-time column marked with WithWatermark (or by its Window) so that groups become final, or use update or complete", agg.Name())}
 	}
 	return nil

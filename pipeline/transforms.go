@@ -35,8 +35,9 @@ func SideOutput(fn func(ctx context.Context, failed arrow.RecordBatch) error) Er
 // OnError sets the error policy of the transforms added after it on this stream (and on the
 // streams derived from it): Filter, Select, WithColumn, Cast, Explode, FromJSON and Map. A
 // row fails when an expression fails for it (a division by zero, a bad conversion), when its
-// JSON is malformed, or when a Go function returns an error for it. Set it once after Load for
-// a per-query policy. Explain shows it as a stage.
+// JSON is malformed, or when a Go function returns an error for it. Transforms with no OnError
+// before them follow the pipeline's default policy (WithErrorPolicy; FailBatch unless set),
+// as does the decoding of documents at a source. Explain shows OnError as a stage.
 func (s *Stream) OnError(p ErrorPolicy) *Stream { return s.Transform(&onError{policy: p}) }
 
 // onError marks the policy for the transforms after it; it passes batches through.
@@ -53,7 +54,7 @@ func (o *onError) Process(_ context.Context, in arrow.RecordBatch, emit operator
 }
 
 // options returns the options of a transform added to s: the policy of the nearest OnError
-// before it (through a Union, that of its first input).
+// before it (through a Union, that of its first input), else the pipeline's default policy.
 func (s *Stream) options() operators.Options {
 	for n := s.n; n != nil; {
 		if oe, ok := n.op.(*onError); ok && n.kind == operatorNode {
@@ -64,7 +65,7 @@ func (s *Stream) options() operators.Options {
 		}
 		n = n.parents[0]
 	}
-	return operators.Options{}
+	return operators.Options{OnError: s.p.cfg.onError}
 }
 
 // Filter keeps the rows for which the CEL expression condition is true, like Spark's filter:
@@ -125,7 +126,10 @@ func (s *Stream) Explode(name, listExpr string) *Stream {
 
 // FromJSON parses the JSON objects of the string or binary column col into the columns of
 // schema, which take col's place, like Spark's from_json followed by selecting the fields. Keys
-// not in schema are ignored; missing keys give nulls.
+// not in schema are ignored; missing keys give nulls. A timestamp column takes RFC 3339 strings
+// with any number of fraction digits (truncated to its unit) or integers in its unit; a string
+// column takes any value, a non-string one as its JSON text (see arrowbatch.JSONParser). To
+// decode a Kinesis record's data at the source instead, read with option format=json.
 func (s *Stream) FromJSON(col string, schema *arrow.Schema) *Stream {
 	return s.Transform(operators.FromJSON(col, schema, s.options()))
 }

@@ -132,6 +132,10 @@ type plan struct {
 	name       string
 	checkpoint string // "" means a temporary one
 	explain    string
+	writer     *DataStreamWriter // checks the plan again once inferred schemas are known (infer.go)
+	// inferPending is true while a source's schema is still to be inferred at Start: checks
+	// that need the schemas of stateful operators wait for recheck.
+	inferPending bool
 }
 
 // sourcePath is one source with, for each way its rows reach the sink (more than one only
@@ -168,11 +172,20 @@ func (w *DataStreamWriter) resolve() (*plan, error) {
 			n.source = src
 			bySource[n] = &sourcePath{node: n, source: src}
 			pl.paths = append(pl.paths, bySource[n])
-			out = src.Schema()
+			pl.writer = w
+			// Decoded documents (a Kinesis source with format=json), nil until Start infers them.
+			out, err = p.sourceSchema(n, src)
+			probs = addProblem(probs, err)
+			if _, docs := documentsOf(src); docs && out == nil && err == nil {
+				pl.inferPending = true
+			}
 		case operatorNode:
 			in := visit(n.parents[0])
 			if n.op == nil {
 				break
+			}
+			if _, ok := n.op.(operators.Stateful); ok && in == nil && pl.inferPending {
+				break // checked by recheck once the inferred schema is known
 			}
 			s, err := n.op.OutputSchema(in)
 			if j, ok := err.(interface{ Unwrap() []error }); ok {

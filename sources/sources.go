@@ -23,6 +23,9 @@
 //	    src.Commit(ctx, end)
 //	src.Close(ctx)                   // once, also after a failed Open
 //
+// A source whose rows carry documents (DocumentSource) may have to infer their schema: the
+// query then calls InferSchema once, after Open and before InitialOffset (see SchemaInferrer).
+//
 // Calls on one source are never concurrent with each other, except that Close may be called
 // while another call is blocked (it must then make that call return promptly). Read may call
 // emit from several goroutines at once (for example one per shard group); emit is safe for
@@ -120,6 +123,48 @@ type Limiter interface {
 // avgMsBehindLatest. Values are strings, as in Spark's SourceProgress.metrics.
 type MetricsReporter interface {
 	Metrics(latestConsumed Offset) map[string]string
+}
+
+// Documents says that a source's rows carry documents which the query decodes into typed
+// columns, as the Kinesis source's data does with its option format=json.
+type Documents struct {
+	// Format is the documents' format: "json" (one JSON object per row) is the only one.
+	Format string
+	// Column names the binary or string column of Schema() that holds the documents.
+	Column string
+	// Schema is the documents' schema when the source's options give it; nil otherwise (the
+	// query then takes the one given with DataStreamReader.Schema, or infers one).
+	Schema *arrow.Schema
+	// Infer says that, when no schema is given, the source infers one with InferSchema (it then
+	// implements SchemaInferrer).
+	Infer bool
+}
+
+// DocumentSource is implemented by sources whose rows may carry documents to decode. The query
+// decodes them right after the source: the rows it passes on have the documents' fields first,
+// then the source's other columns in order (Column itself is left out); a field named like one
+// of those columns is an error. Rows whose document is malformed follow the query's error
+// policy. Read still emits batches of Schema(): the source does not decode.
+type DocumentSource interface {
+	// Documents describes the documents; ok is false when the rows are not to be decoded (for
+	// Kinesis, format=raw). It does no I/O and returns the same at every call.
+	Documents() (d Documents, ok bool)
+}
+
+// SchemaInferrer is implemented by DocumentSources that can infer their documents' schema from
+// the data, as Spark's inferSchema option does.
+//
+// The query calls InferSchema at most once, after Open and before any other call of the
+// lifecycle (InitialOffset, LatestOffset, Read), and only when Documents().Infer is true, no
+// schema is given and none is kept in the checkpoint: the query keeps the schema it gets there
+// (sources/<i>/schema), so that a restarted query decodes with the same schema instead of
+// inferring another from other records.
+type SchemaInferrer interface {
+	// InferSchema reads a sample of the records from start, the offset the query's next batch
+	// will start at, or, when start is nil (a new query), from the source's initial position.
+	// It does not consume them: the batches read them again. An error means the query cannot
+	// start; it says what to do when there are no records to sample.
+	InferSchema(ctx context.Context, start Offset) (*arrow.Schema, error)
 }
 
 // OptionRedactor is implemented by sources with secret options; Explain prints options through

@@ -1,5 +1,6 @@
-// Command cel-filter shapes Kinesis events with CEL: it parses the JSON in each record's data
-// into typed columns, keeps the interesting rows, projects them with expressions and a Go
+// Command cel-filter shapes Kinesis events with CEL: the source decodes the JSON in each
+// record's data into typed columns (format=json, with the schema inferred from the first
+// records), the query keeps the interesting rows, projects them with expressions and a Go
 // function registered for CEL, and prints each micro-batch.
 //
 // Against the repository's local Kinesis server, with the events that kinesis-to-console
@@ -19,23 +20,10 @@ import (
 	"os/signal"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-
 	"github.com/sluicedev/sluice/expr"
 	"github.com/sluicedev/sluice/pipeline"
 	_ "github.com/sluicedev/sluice/sources/kinesis" // registers Format("kinesis")
 )
-
-// eventSchema is the schema of the events' JSON documents.
-var eventSchema = arrow.NewSchema([]arrow.Field{
-	{Name: "id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-	{Name: "type", Type: arrow.BinaryTypes.String, Nullable: true},
-	{Name: "user", Type: arrow.BinaryTypes.String, Nullable: true},
-	{Name: "amount", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
-	// The producer writes RFC 3339 times with nanoseconds, finer than a timestamp[us] column
-	// takes from JSON; CEL's timestamp() parses them below.
-	{Name: "ts", Type: arrow.BinaryTypes.String, Nullable: true},
-}, nil)
 
 func main() {
 	endpoint := flag.String("endpoint", os.Getenv("SLUICE_KINESIS_ENDPOINT"), "Kinesis endpoint (default $SLUICE_KINESIS_ENDPOINT; empty: AWS)")
@@ -64,12 +52,20 @@ func run(endpoint, stream, region string, follow bool) error {
 		return "bronze"
 	}))
 
-	p := pipeline.New()
+	// A malformed document keeps its row, with nulls and the reason in the column "error",
+	// instead of failing the batch: at the source's JSON decoding and in every transform.
+	p := pipeline.New(pipeline.WithErrorPolicy(pipeline.ErrorColumn("error")))
 	reader := p.ReadStream().Format("kinesis").
 		Option("streamName", stream).
 		Option("region", region).
 		Option("initialPosition", "trim_horizon").
-		Option("maxFetchDuration", "500ms")
+		Option("maxFetchDuration", "500ms").
+		// Decode each record's data as one JSON object. The columns are inferred from the first
+		// records, as Spark infers them ({"id", "type", "user", "amount", "ts"} gives id bigint,
+		// type, user and ts strings, amount double); a query with a checkpointLocation keeps
+		// them there and decodes with them again when restarted.
+		Option("format", "json").
+		Option("inferSchema", "true")
 	if endpoint != "" {
 		// Local servers accept any keys; they are redacted wherever options are printed.
 		reader = reader.Option("endpoint", endpoint).Option("awsAccessKey", "local").Option("awsSecretKey", "local")
@@ -79,10 +75,10 @@ func run(endpoint, stream, region string, follow bool) error {
 		trigger = pipeline.ProcessingTime(time.Second)
 	}
 	q, err := reader.Load().
-		OnError(pipeline.ErrorColumn("error")). // a malformed document keeps its row, with the reason
-		FromJSON("data", eventSchema).
 		WithColumnRenamed("type", "kind"). // "type" is a reserved word in CEL
 		Filter(`kind == "purchase" && amount > 50.0`).
+		// ts stays a string (Spark infers no timestamps): CEL's timestamp() parses its RFC 3339
+		// time, nanoseconds included.
 		Select("user", "kind", "amount", "tier(amount) AS tier", "int(amount * 100.0) AS cents",
 			"timestamp(ts) AS at", "shardId", "error").
 		WriteStream().

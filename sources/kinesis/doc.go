@@ -25,12 +25,40 @@
 //
 // # Options
 //
-// Spec declares every option with its default; Spec.Markdown renders the table. The factory
+// Spec declares every option with its default; Spec.Markdown renders the table (format,
+// inferSchema and inferSchemaSampleSize, of the reference's how-to, select JSON decoding; see
+// JSON below). The factory
 // and New check the options without I/O and report every problem at once, each naming its key.
 // Credentials come from awsAccessKey/awsSecretKey (and awsSessionToken), from roleArn assumed
 // through STS (with those keys, or the default chain), or else from the SDK's default credential
 // chain, resolved in Open. Secrets are never printed: RedactOptions hides them in Explain, and no
 // error, log line or metric holds them. consumerMode efo (enhanced fan-out) is refused for now.
+//
+// # JSON
+//
+// With format=json the query decodes each record's data as one JSON object into typed columns
+// (the source implements sources.DocumentSource; Read itself still emits Schema). The query's
+// rows are then the JSON fields followed by partitionKey, stream, shardId, sequenceNumber and
+// approximateArrivalTimestamp; a JSON field named like one of these is an error. The schema is
+// the one given with DataStreamReader.Schema (or Options.JSONSchema), or, with inferSchema=true,
+// one inferred when the query starts (sources.SchemaInferrer): InferSchema reads the first
+// inferSchemaSampleSize records (default 1000) from where the query starts (initialPosition,
+// or the checkpoint's offsets), spread over the shards and within their rate limits, without
+// consuming them, and infers types as Spark does (see arrowbatch.JSONInferrer: integers are
+// int64, with fractions float64, times stay strings, objects are structs, arrays lists,
+// conflicting types strings, fields sorted by name). The query keeps the inferred schema in its
+// checkpoint and decodes with it after a restart, even when later records have new fields. A
+// query starting at latest has nothing to sample: give a schema, or start at trim_horizon or an
+// at_timestamp position. Malformed documents follow the query's error policy
+// (pipeline.WithErrorPolicy): the batch fails naming the row, or the row is kept with nulls and
+// the error, or the raw record goes to the side output.
+//
+//	events := p.ReadStream().Format("kinesis").
+//		Option("streamName", "events").
+//		Option("initialPosition", "trim_horizon").
+//		Option("format", "json").
+//		Option("inferSchema", "true").
+//		Load()
 //
 // # Reading
 //

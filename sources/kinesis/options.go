@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluicedev/sluice/internal/kinesisstream"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/sluicedev/sluice/internal/awsauth"
@@ -161,6 +162,26 @@ func jsonProblem(err error) string {
 	return strings.TrimPrefix(err.Error(), "json: ")
 }
 
+// DataFormat says how the query reads each record's data: see Options.Format.
+type DataFormat string
+
+// The data formats.
+const (
+	// FormatRaw keeps each record's data as bytes in the data column (the reference connector's
+	// schema, see Schema).
+	FormatRaw DataFormat = "raw"
+	// FormatJSON decodes each record's data as one JSON object into typed columns: the JSON
+	// fields, then partitionKey, stream, shardId, sequenceNumber and
+	// approximateArrivalTimestamp.
+	FormatJSON DataFormat = "json"
+)
+
+// DefaultInferSchemaSampleSize is how many records inferSchema reads by default.
+const DefaultInferSchemaSampleSize = 1000
+
+// maxInferSchemaSampleSize bounds inferSchemaSampleSize: the sample is held in memory.
+const maxInferSchemaSampleSize = 1_000_000
+
 // ConsumerMode selects how the source reads: polling with GetRecords, or enhanced fan-out.
 type ConsumerMode string
 
@@ -218,6 +239,22 @@ type Options struct {
 	// ignored in polling mode.
 	RequireConsumerDeregistration bool
 
+	// Format says how each record's data is read: FormatRaw (the default) keeps the bytes;
+	// FormatJSON has the query decode them as one JSON object per record into typed columns,
+	// with JSONSchema, the schema given with DataStreamReader.Schema, or the inferred one (see
+	// InferSchema and the package documentation). Source.Read itself always emits Schema.
+	Format DataFormat
+	// JSONSchema is the schema of the JSON documents (Go callers; ReadStream callers give it
+	// with DataStreamReader.Schema). Only with FormatJSON.
+	JSONSchema *arrow.Schema
+	// InferSchema infers the JSON documents' schema from a sample of the records when none is
+	// given (only with FormatJSON). The query keeps it in its checkpoint and uses it again when
+	// restarted.
+	InferSchema bool
+	// InferSchemaSampleSize is how many records InferSchema reads, across shards, from where
+	// the query starts; 0 means DefaultInferSchemaSampleSize.
+	InferSchemaSampleSize int64
+
 	// AWSAccessKey is the access key ID of static credentials. Without static credentials
 	// the source uses the SDK's default credential chain. Secret: never printed.
 	AWSAccessKey string
@@ -259,6 +296,8 @@ func DefaultOptions() Options {
 		CoalesceThresholdBlockSize: DefaultCoalesceThresholdBlockSize,
 		CoalesceBinSize:            DefaultCoalesceBinSize,
 		ConsumerMode:               Polling,
+		Format:                     FormatRaw,
+		InferSchemaSampleSize:      DefaultInferSchemaSampleSize,
 	}
 }
 
@@ -419,6 +458,19 @@ var Spec = &optspec.Spec[Options]{Component: component, Options: slices.Concat([
 			return nil
 		}},
 	optspec.Bool("requireConsumerDeregistration", "false", "Deregister the enhanced fan-out consumer when the query stops (efo only).", func(o *Options) *bool { return &o.RequireConsumerDeregistration }),
+	{Key: "format", Type: "raw \\| json", Default: "raw",
+		Doc: "How each record's data is read: raw keeps the bytes in the data column; json decodes it as one JSON object into typed columns (the JSON fields, then partitionKey, stream, shardId, sequenceNumber, approximateArrivalTimestamp), with the schema given with DataStreamReader.Schema or inferred (inferSchema). Malformed JSON follows the query's error policy.",
+		Set: func(o *Options, v string) error {
+			switch f := DataFormat(strings.ToLower(strings.TrimSpace(v))); f {
+			case FormatRaw, FormatJSON:
+				o.Format = f
+			default:
+				return errors.New("must be raw or json")
+			}
+			return nil
+		}},
+	optspec.Bool("inferSchema", "false", "With format=json and no schema given, infer the JSON schema from the first inferSchemaSampleSize records from where the query starts, as Spark infers JSON types; it is kept in the checkpoint and used again on restart.", func(o *Options) *bool { return &o.InferSchema }),
+	optspec.Int("inferSchemaSampleSize", "1000", "Records read, across shards, to infer the JSON schema (inferSchema).", 1, maxInferSchemaSampleSize, func(o *Options) *int64 { return &o.InferSchemaSampleSize }),
 }, awsSpecs.Credentials)}
 
 // duration declares a duration option of at least lo.
@@ -523,6 +575,24 @@ func (o Options) Validate() error {
 	default:
 		bad("consumerMode", "must be polling or efo, got %q", o.ConsumerMode)
 	}
+	switch o.Format {
+	case "", FormatRaw:
+		if o.InferSchema {
+			bad("inferSchema", "needs format=json (with format raw, data is kept as bytes)")
+		}
+		if o.JSONSchema != nil {
+			bad("format", "a JSON schema is given (JSONSchema), but format is raw: set format=json")
+		}
+	case FormatJSON:
+		if o.JSONSchema != nil && o.JSONSchema.NumFields() == 0 {
+			bad("format", "the JSON schema (JSONSchema) has no fields")
+		}
+	default:
+		bad("format", "must be raw or json, got %q", o.Format)
+	}
+	if o.InferSchemaSampleSize < 0 || o.InferSchemaSampleSize > maxInferSchemaSampleSize {
+		bad("inferSchemaSampleSize", "must be between 1 and %d, got %d", maxInferSchemaSampleSize, o.InferSchemaSampleSize)
+	}
 	errs = append(errs, auth.Validate(component, awsOpts)...)
 	if o.Client != nil {
 		if given := awsOpts.Given(); len(given) > 0 {
@@ -547,6 +617,9 @@ func withoutKeysOf(verr, perr error) error {
 	}
 	if bad["streamName"] || bad["streamARN"] {
 		bad["streamName"], bad["streamARN"] = true, true
+	}
+	if bad["format"] {
+		bad["inferSchema"] = true // "needs format=json" would only repeat it
 	}
 	var keep []error
 	for _, e := range unjoin(verr) {

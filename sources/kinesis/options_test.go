@@ -87,7 +87,12 @@ func TestOptionErrors(t *testing.T) {
 		{"sessionName without role", stream + ";roleSessionName=nightly"},
 		{"bad sessionName", stream + ";roleArn=arn:aws:iam::123456789012:role/reader;roleSessionName=a b"},
 		{"unknown option", stream + ";maxFetchRat=1.0"},
-		{"unknown option far", stream + ";format=json"},
+		{"format unknown", stream + ";format=xml"},
+		{"format unknown with inferSchema", stream + ";format=xml;inferSchema=true"},
+		{"inferSchema without json", stream + ";inferSchema=true"},
+		{"inferSchema not a boolean", stream + ";format=json;inferSchema=maybe"},
+		{"inferSchemaSampleSize zero", stream + ";format=json;inferSchema=true;inferSchemaSampleSize=0"},
+		{"unknown option far", stream + ";compression=gzip"},
 		{"given twice", stream + ";StreamName=other"},
 		{"many problems", "maxFetchRate=3;minFetchPeriod=1ms;consumerMode=efo;awsSecretKey=hunter2hunter2"},
 	}
@@ -182,6 +187,9 @@ func TestOptionsParse(t *testing.T) {
 		"coalesceBinSize":               "5000",
 		"consumerMode":                  "POLLING",
 		"requireConsumerDeregistration": "true",
+		"format":                        "JSON",
+		"inferSchema":                   "true",
+		"inferSchemaSampleSize":         "50",
 		"awsAccessKey":                  "AKIDEXAMPLE",
 		"awsSecretKey":                  "secret",
 		"awsSessionToken":               "token",
@@ -198,7 +206,8 @@ func TestOptionsParse(t *testing.T) {
 		InitialPosition: InitialPosition{Kind: TrimHorizon}, MaxRecordsPerFetch: 500, MaxFetchRate: 2.0,
 		MinFetchPeriod: 210 * time.Millisecond, MaxFetchDuration: 200 * time.Millisecond, FetchBufferSize: 10 << 20,
 		ShardsPerTask: 2, ShardFetchInterval: 2 * time.Minute, CoalesceThresholdBlockSize: 1000, CoalesceBinSize: 5000,
-		ConsumerMode: Polling, RequireConsumerDeregistration: true, AWSAccessKey: "AKIDEXAMPLE", AWSSecretKey: "secret",
+		ConsumerMode: Polling, RequireConsumerDeregistration: true, Format: FormatJSON, InferSchema: true, InferSchemaSampleSize: 50,
+		AWSAccessKey: "AKIDEXAMPLE", AWSSecretKey: "secret",
 		AWSSessionToken: "token", RoleARN: "arn:aws:iam::123456789012:role/reader", RoleExternalID: "ext", RoleSessionName: "nightly-job",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -282,7 +291,8 @@ func TestRedactOptions(t *testing.T) {
 func TestSpecTable(t *testing.T) {
 	want := []string{"streamName", "streamARN", "region", "endpoint", "initialPosition", "maxRecordsPerFetch", "maxFetchRate",
 		"minFetchPeriod", "maxFetchDuration", "fetchBufferSize", "shardsPerTask", "shardFetchInterval", "coalesceThresholdBlockSize",
-		"coalesceBinSize", "consumerMode", "requireConsumerDeregistration", "awsAccessKey", "awsSecretKey", "awsSessionToken",
+		"coalesceBinSize", "consumerMode", "requireConsumerDeregistration", "format", "inferSchema", "inferSchemaSampleSize",
+		"awsAccessKey", "awsSecretKey", "awsSessionToken",
 		"roleArn", "roleExternalId", "roleSessionName"}
 	if diff := cmp.Diff(want, Spec.Keys()); diff != "" {
 		t.Errorf("keys (-want +got):\n%s", diff)
