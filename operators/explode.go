@@ -95,7 +95,7 @@ func (e *explode) Process(ctx context.Context, in arrow.RecordBatch, emit Emit) 
 	if err != nil {
 		return err
 	}
-	vals, errs, err := p.prog.Eval(ctx, in)
+	vals, errs, err := e.opts.eval(ctx, p.prog, in)
 	if err != nil {
 		return err
 	}

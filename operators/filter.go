@@ -75,7 +75,7 @@ func (f *filter) Process(ctx context.Context, in arrow.RecordBatch, emit Emit) e
 	if err != nil {
 		return err
 	}
-	vals, errs, err := p.prog.Eval(ctx, in)
+	vals, errs, err := f.opts.eval(ctx, p.prog, in)
 	if err != nil {
 		return err
 	}

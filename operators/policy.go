@@ -23,6 +23,12 @@ type Options struct {
 	// OnError says what happens to a row the operator fails to process. The zero value is
 	// FailBatch.
 	OnError ErrorPolicy
+	// RowWise makes Filter, Select, WithColumn and Explode evaluate their expressions row by
+	// row with cel-go's interpreter (expr.Program.EvalRowWise) instead of column-wise where the
+	// plan allows (Eval). The results are identical and slower; it exists to measure the
+	// difference (the end-to-end benchmarks in bench/cmd/sluicebench) and to check the
+	// column-wise plans. The pipeline package's transforms never set it.
+	RowWise bool
 }
 
 func (o Options) env() *expr.Env {
@@ -30,6 +36,14 @@ func (o Options) env() *expr.Env {
 		return expr.Default
 	}
 	return o.Env
+}
+
+// eval evaluates prog over in: column-wise (expr.Program.Eval), or row by row when o.RowWise.
+func (o Options) eval(ctx context.Context, prog *expr.Program, in arrow.RecordBatch) (arrow.Array, []*expr.EvalError, error) {
+	if o.RowWise {
+		return prog.EvalRowWise(ctx, in)
+	}
+	return prog.Eval(ctx, in)
 }
 
 // ErrorPolicy says what an operator does with a row it fails to process: an expression that

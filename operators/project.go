@@ -99,7 +99,7 @@ func (p *projection) Process(ctx context.Context, in arrow.RecordBatch, emit Emi
 	for _, it := range pl.items {
 		switch {
 		case it.prog != nil:
-			arr, errs, err := it.prog.Eval(ctx, in)
+			arr, errs, err := p.opts.eval(ctx, it.prog, in)
 			if err != nil {
 				return err
 			}

@@ -42,4 +42,6 @@ go test -race -count=1 -timeout 20m ./... || status=$?
 # checks that they still run.
 echo "test.sh: go test -run '^\$' -bench . -benchtime 1x ./bench/... (smoke run)" >&2
 go test -run '^$' -bench . -benchtime 1x ./bench/... || status=$?
+echo "test.sh: go run ./bench/cmd/sluicebench -quick (smoke run of the end-to-end harness)" >&2
+go run ./bench/cmd/sluicebench -quick -o /dev/null >/dev/null || status=$?
 exit "$status"
