@@ -14,7 +14,19 @@
 // Builder methods only record a plan: they do no I/O and start no goroutines. Start resolves
 // formats, parses every option, checks schemas and output modes, and reports every problem at
 // once in a *ValidationError before touching the network or the checkpoint. Then it takes the
-// checkpoint's lock, opens the sources and the sink, and starts the query's goroutine.
+// checkpoint's lock, opens the sources and the sink, and starts the query's goroutine. The one
+// exception is a source whose documents' schema is inferred (Kinesis with format=json and
+// inferSchema=true): the operators after it are checked again, still as one
+// *ValidationError, once the sources are open and the schema is inferred or read back from the
+// checkpoint.
+//
+// # State
+//
+// GroupBy().Agg(), DropDuplicates, WithWatermark and Window are Spark's stateful streaming
+// operators. Their state is versioned per micro-batch in the checkpoint (package state) and
+// committed before the batch's commit, so results after any number of restarts equal one run
+// over the same input. The output mode (append, update, complete) follows Spark's rules,
+// checked at Start. See aggregate.go's comment and docs/DESIGN.md.
 //
 // # Micro-batches and the checkpoint
 //

@@ -452,7 +452,8 @@ func (w *DataStreamWriter) explain(pl *plan) string {
 }
 
 // Start validates the query and starts it. It reports every problem with the query at once, as
-// a *ValidationError, before any I/O. Then it takes the checkpoint's lock (a second query on the
+// a *ValidationError, before any I/O (after a source whose schema is inferred, the operators
+// are checked again once it is: see the package comment). Then it takes the checkpoint's lock (a second query on the
 // same checkpoint fails here, with an error wrapping checkpoint.ErrLocked), opens the sources
 // and the sink and starts the query's goroutine.
 //
