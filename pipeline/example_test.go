@@ -124,3 +124,46 @@ func ExampleValidationError() {
 	//   - rate source: option "rowsPerSecnd": unknown option (did you mean "rowsPerSecond"?); known options: rowsPerSecond, rampUpTime, numPartitions, maxRowsPerBatch
 	//   - output mode complete is not supported when there are no streaming aggregations on the stream (use append or update)
 }
+
+// Count rows per key across micro-batches: each batch of the rate-micro-batch source adds 10
+// rows, and complete mode prints every group's running count.
+func ExampleGroupedStream_Count() {
+	ctx := context.Background()
+	p := pipeline.New(quiet)
+	dir, _ := os.MkdirTemp("", "sluice-example-")
+	defer os.RemoveAll(dir)
+	for range 2 { // two runs on one checkpoint: the counts carry on
+		q, err := p.ReadStream().
+			Format("rate-micro-batch").
+			Option("rowsPerBatch", "10").
+			Load().
+			GroupBy("value % 3 AS key").
+			Count().
+			WriteStream().
+			OutputMode("complete").
+			ForeachBatch(func(_ context.Context, b arrow.RecordBatch, id int64) error {
+				keys, counts := b.Column(0).(*array.Int64), b.Column(1).(*array.Int64)
+				for i := range int(b.NumRows()) {
+					fmt.Printf("batch %d: key %d count %d\n", id, keys.Value(i), counts.Value(i))
+				}
+				return nil
+			}).
+			Option("checkpointLocation", dir).
+			Trigger(pipeline.Once()).
+			Start(ctx)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		if err := q.AwaitTermination(ctx); err != nil {
+			fmt.Println(err)
+		}
+	}
+	// Output:
+	// batch 0: key 0 count 4
+	// batch 0: key 1 count 3
+	// batch 0: key 2 count 3
+	// batch 1: key 0 count 7
+	// batch 1: key 1 count 7
+	// batch 1: key 2 count 6
+}
