@@ -199,50 +199,15 @@ func (pl *plan) recheck(decoded map[*node]*arrow.Schema) error {
 		sourceOf[sp.node] = sp.source
 	}
 	var probs []error
-	resolved := map[*node]*arrow.Schema{}
-	var visit func(n *node) *arrow.Schema
-	visit = func(n *node) *arrow.Schema {
-		if s, ok := resolved[n]; ok {
+	schema := walkSchemas(w.s.n, &probs, func(n *node) *arrow.Schema {
+		if s, ok := decoded[n]; ok {
 			return s
 		}
-		var out *arrow.Schema
-		switch n.kind {
-		case sourceNode:
-			if s, ok := decoded[n]; ok {
-				out = s
-			} else if src := sourceOf[n]; src != nil {
-				out = src.Schema()
-			}
-		case operatorNode:
-			in := visit(n.parents[0])
-			if n.op == nil {
-				break
-			}
-			s, err := n.op.OutputSchema(in)
-			if j, ok := err.(interface{ Unwrap() []error }); ok {
-				for _, e := range j.Unwrap() {
-					probs = addProblem(probs, fmt.Errorf("%s: %w", n.op.Name(), e))
-				}
-			} else if err != nil {
-				probs = addProblem(probs, fmt.Errorf("%s: %w", n.op.Name(), err))
-			}
-			out = s
-		case unionNode:
-			for i, par := range n.parents {
-				s := visit(par)
-				if i == 0 {
-					out = s
-					continue
-				}
-				if err := unionCompatible(out, s); err != nil {
-					probs = addProblem(probs, fmt.Errorf("Union: input %d: %w", i+1, err))
-				}
-			}
+		if src := sourceOf[n]; src != nil {
+			return src.Schema()
 		}
-		resolved[n] = out
-		return out
-	}
-	schema := visit(w.s.n)
+		return nil
+	}, nil)
 	pl.inferPending = false
 	probs = append(probs, checkOutputMode(pl)...)
 	if sc, ok := pl.sink.(sinks.SchemaChecker); ok && schema != nil {

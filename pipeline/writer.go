@@ -153,65 +153,30 @@ func (w *DataStreamWriter) resolve() (*plan, error) {
 	pl := &plan{trigger: w.trigger, name: w.name}
 
 	// Sources and operators.
-	resolved := map[*node]*arrow.Schema{}
 	bySource := map[*node]*sourcePath{}
-	var visit func(n *node) *arrow.Schema
-	visit = func(n *node) *arrow.Schema {
-		if s, ok := resolved[n]; ok {
-			return s
-		}
-		probs = addProblem(probs, n.err)
-		var out *arrow.Schema
-		switch n.kind {
-		case sourceNode:
-			src, err := w.makeSource(n)
-			if err != nil {
-				probs = addProblem(probs, err)
-				break
-			}
-			n.source = src
-			bySource[n] = &sourcePath{node: n, source: src}
-			pl.paths = append(pl.paths, bySource[n])
-			pl.writer = w
-			// Decoded documents (a Kinesis source with format=json), nil until Start infers them.
-			out, err = p.sourceSchema(n, src)
+	pl.schema = walkSchemas(w.s.n, &probs, func(n *node) *arrow.Schema {
+		src, err := w.makeSource(n)
+		if err != nil {
 			probs = addProblem(probs, err)
-			if _, docs := documentsOf(src); docs && out == nil && err == nil {
-				pl.inferPending = true
-			}
-		case operatorNode:
-			in := visit(n.parents[0])
-			if n.op == nil {
-				break
-			}
-			if _, ok := n.op.(operators.Stateful); ok && in == nil && pl.inferPending {
-				break // checked by recheck once the inferred schema is known
-			}
-			s, err := n.op.OutputSchema(in)
-			if j, ok := err.(interface{ Unwrap() []error }); ok {
-				for _, e := range j.Unwrap() { // list each problem on its own, named
-					probs = addProblem(probs, fmt.Errorf("%s: %w", n.op.Name(), e))
-				}
-			} else if err != nil {
-				probs = addProblem(probs, fmt.Errorf("%s: %w", n.op.Name(), err))
-			}
-			out = s
-		case unionNode:
-			for i, par := range n.parents {
-				s := visit(par)
-				if i == 0 {
-					out = s
-					continue
-				}
-				if err := unionCompatible(out, s); err != nil {
-					probs = addProblem(probs, fmt.Errorf("Union: input %d: %w", i+1, err))
-				}
-			}
+			return nil
 		}
-		resolved[n] = out
+		n.source = src
+		bySource[n] = &sourcePath{node: n, source: src}
+		pl.paths = append(pl.paths, bySource[n])
+		pl.writer = w
+		// Decoded documents (a Kinesis source with format=json), nil until Start infers them.
+		out, err := p.sourceSchema(n, src)
+		probs = addProblem(probs, err)
+		if _, docs := documentsOf(src); docs && out == nil && err == nil {
+			pl.inferPending = true
+		}
 		return out
-	}
-	pl.schema = visit(w.s.n)
+	}, func(n *node, in *arrow.Schema) bool {
+		// A stateful operator after a source whose schema is still to be inferred is checked by
+		// recheck once it is.
+		_, ok := n.op.(operators.Stateful)
+		return ok && in == nil && pl.inferPending
+	})
 	// Chains: every route from a source to the sink or to a stateful operator, and from each
 	// stateful operator to the sink or the next stateful operator (see planStateful).
 	seenOps := map[operators.Operator]bool{}
@@ -338,6 +303,53 @@ func (w *DataStreamWriter) resolve() (*plan, error) {
 	}
 	pl.explain = w.explain(pl)
 	return pl, nil
+}
+
+// walkSchemas computes the schema of every node from the sink's node root up to the sources,
+// checking every operator and union on the way and adding their problems to probs. source
+// gives a source node's schema; skip says an operator is not to be checked yet.
+func walkSchemas(root *node, probs *[]error, source func(*node) *arrow.Schema, skip func(n *node, in *arrow.Schema) bool) *arrow.Schema {
+	resolved := map[*node]*arrow.Schema{}
+	var visit func(n *node) *arrow.Schema
+	visit = func(n *node) *arrow.Schema {
+		if s, ok := resolved[n]; ok {
+			return s
+		}
+		*probs = addProblem(*probs, n.err)
+		var out *arrow.Schema
+		switch n.kind {
+		case sourceNode:
+			out = source(n)
+		case operatorNode:
+			in := visit(n.parents[0])
+			if n.op == nil || (skip != nil && skip(n, in)) {
+				break
+			}
+			s, err := n.op.OutputSchema(in)
+			if j, ok := err.(interface{ Unwrap() []error }); ok {
+				for _, e := range j.Unwrap() { // list each problem on its own, named
+					*probs = addProblem(*probs, fmt.Errorf("%s: %w", n.op.Name(), e))
+				}
+			} else if err != nil {
+				*probs = addProblem(*probs, fmt.Errorf("%s: %w", n.op.Name(), err))
+			}
+			out = s
+		case unionNode:
+			for i, par := range n.parents {
+				s := visit(par)
+				if i == 0 {
+					out = s
+					continue
+				}
+				if err := unionCompatible(out, s); err != nil {
+					*probs = addProblem(*probs, fmt.Errorf("Union: input %d: %w", i+1, err))
+				}
+			}
+		}
+		resolved[n] = out
+		return out
+	}
+	return visit(root)
 }
 
 func (w *DataStreamWriter) makeSource(n *node) (sources.Source, error) {
