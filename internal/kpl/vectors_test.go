@@ -18,8 +18,9 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-// vectorDir holds the shared KPL vectors; see its README.md.
-const vectorDir = "../../../shared/testdata/kpl"
+// vectorDir holds the KPL vectors (a copy of the team's shared vectors, so that a fresh clone
+// tests on its own); see its README.md.
+const vectorDir = "testdata/vectors"
 
 // userRecord is what a consumer sees: one user record of a Kinesis record.
 type userRecord struct {
