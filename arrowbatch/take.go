@@ -72,7 +72,9 @@ func Take(mem memory.Allocator, arr arrow.Array, rows []int) (arrow.Array, error
 	case *array.LargeBinary:
 		return takeBinary(mem, arr.DataType(), a.ValueOffsets(), d, rows, validity, nulls), nil
 	}
-	if fw, ok := arr.DataType().(arrow.FixedWidthDataType); ok && fw.BitWidth()%8 == 0 && len(d.Buffers()) == 2 {
+	// A dictionary array's buffers are its indices: it takes the compute path below, which
+	// keeps the dictionary.
+	if fw, ok := arr.DataType().(arrow.FixedWidthDataType); ok && fw.BitWidth()%8 == 0 && len(d.Buffers()) == 2 && arr.DataType().ID() != arrow.DICTIONARY {
 		w := fw.BitWidth() / 8
 		buf := memory.NewResizableBuffer(mem)
 		buf.Resize(n * w)

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/sluicedev/sluice/arrowbatch"
 	"github.com/sluicedev/sluice/state"
 )
 
@@ -260,7 +261,7 @@ func (d *dedupOp) Process(ctx context.Context, in arrow.RecordBatch, emit Emit) 
 	case n:
 		return emit(in)
 	}
-	out, err := evTakeRows(Allocator(ctx), in, keep)
+	out, err := arrowbatch.TakeRows(Allocator(ctx), in, keep)
 	if err != nil {
 		return fmt.Errorf("DropDuplicates: %w", err)
 	}

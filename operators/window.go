@@ -9,7 +9,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
-	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/sluicedev/sluice/arrowbatch"
@@ -190,7 +189,7 @@ func (w *windowOp) Process(ctx context.Context, in arrow.RecordBatch, emit Emit)
 		}
 	}()
 	for i, c := range in.Columns() {
-		t, err := evTake(mem, c, rows)
+		t, err := arrowbatch.Take(mem, c, rows)
 		if err != nil {
 			return fmt.Errorf("Window: take column %q: %w", in.Schema().Field(i).Name, err)
 		}
@@ -262,50 +261,4 @@ func winArray(mem memory.Allocator, starts []int64, valid []bool, size int64) ar
 	data := array.NewData(winStructType, n, []*memory.Buffer{validity}, []arrow.ArrayData{startData, endData}, nulls, 0)
 	defer data.Release()
 	return array.MakeFromData(data)
-}
-
-// evTake is arrowbatch.Take, except for dictionary arrays: arrowbatch.Take (at the time of
-// writing) takes a dictionary array's indices as a fixed-width array and loses its
-// dictionary, so those go through arrow-go's compute Take.
-func evTake(mem memory.Allocator, arr arrow.Array, rows []int) (arrow.Array, error) {
-	if arr.DataType().ID() != arrow.DICTIONARY {
-		return arrowbatch.Take(mem, arr, rows)
-	}
-	idx := make([]int64, len(rows))
-	for i, r := range rows {
-		idx[i] = int64(r)
-	}
-	ib := array.NewInt64Builder(mem)
-	defer ib.Release()
-	ib.AppendValues(idx, nil)
-	indices := ib.NewArray()
-	defer indices.Release()
-	return compute.TakeArray(compute.WithAllocator(context.Background(), mem), arr, indices)
-}
-
-// evTakeRows is arrowbatch.TakeRows with evTake: the rows of batch at rows, a zero-copy slice
-// when they are contiguous.
-func evTakeRows(mem memory.Allocator, batch arrow.RecordBatch, rows []int) (arrow.RecordBatch, error) {
-	n := len(rows)
-	contiguous := n > 0
-	for i := 1; i < n && contiguous; i++ {
-		contiguous = rows[i] == rows[i-1]+1
-	}
-	if contiguous {
-		return batch.NewSlice(int64(rows[0]), int64(rows[n-1]+1)), nil
-	}
-	cols := make([]arrow.Array, 0, batch.NumCols())
-	defer func() {
-		for _, c := range cols {
-			c.Release()
-		}
-	}()
-	for i, c := range batch.Columns() {
-		t, err := evTake(mem, c, rows)
-		if err != nil {
-			return nil, fmt.Errorf("take column %q: %w", batch.Schema().Field(i).Name, err)
-		}
-		cols = append(cols, t)
-	}
-	return array.NewRecordBatch(batch.Schema(), cols, int64(n)), nil
 }
