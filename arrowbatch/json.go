@@ -45,6 +45,11 @@ func (e *RowError) Unwrap() error { return e.Err }
 // fails its row only, with an error that names the column and the value where it can. A JSON
 // null document gives a row of nulls.
 //
+// When every column is an integer, float, boolean or string, a document that is a plain
+// object is decoded by a one-pass scanner straight into the columns (json_fast.go); it gives
+// the same values as the generic decoding, which still decodes every other document and
+// reports every error.
+//
 // A JSONParser is immutable and safe for concurrent use. Sources that decode record payloads
 // share it with the FromJSON operator.
 type JSONParser struct {
@@ -53,6 +58,11 @@ type JSONParser struct {
 	// retyped says which columns of it must be given back their type.
 	build   *arrow.Schema
 	retyped []bool
+	// fast is the plan of the fast path (json_fast.go), nil if the schema has columns it
+	// does not decode.
+	fast *fastPlan
+	// slowOnly turns the fast path off (for the tests that compare the two paths).
+	slowOnly bool
 }
 
 // NewJSONParser returns a parser into schema's columns.
@@ -70,7 +80,7 @@ func NewJSONParser(schema *arrow.Schema) (*JSONParser, error) {
 		fields[i].Type, retyped[i] = t, changed
 	}
 	md := schema.Metadata()
-	return &JSONParser{schema: schema, build: arrow.NewSchema(fields, &md), retyped: retyped}, nil
+	return &JSONParser{schema: schema, build: arrow.NewSchema(fields, &md), retyped: retyped, fast: newFastPlan(schema)}, nil
 }
 
 // Schema returns the schema documents are parsed into.
@@ -98,12 +108,19 @@ func (p *JSONParser) parse(mem memory.Allocator, n int, doc func(i int) []byte, 
 	b := array.NewRecordBuilder(mem, p.build)
 	defer b.Release()
 	b.Reserve(n)
+	var fast *fastDecoder
+	if p.fast != nil && !p.slowOnly {
+		fast = newFastDecoder(p.fast, b)
+	}
 	nullRow := func() {
 		for _, f := range b.Fields() {
 			f.AppendNull()
 		}
 	}
 	for i := range n {
+		if fast != nil && i == reserveRows && n > 2*reserveRows {
+			fast.reserve(i, n-i)
+		}
 		if err, ok := poisoned[i]; ok {
 			failed = append(failed, RowError{Row: i, Err: err})
 			nullRow()
@@ -118,6 +135,9 @@ func (p *JSONParser) parse(mem memory.Allocator, n int, doc func(i int) []byte, 
 		if len(t) == 0 || t[0] != '{' || t[len(t)-1] != '}' {
 			failed = append(failed, RowError{Row: i, Err: notAnObject(t)})
 			nullRow()
+			continue
+		}
+		if fast != nil && fast.decode(t) {
 			continue
 		}
 		if !utf8.Valid(t) {
