@@ -36,6 +36,26 @@ type counters struct {
 	fetchedBytes   atomic.Int64 // payload bytes prefetched
 	rereadRecords  atomic.Int64 // user records read again from Kinesis by Read
 	expiredShards  atomic.Int64 // shards that expired before they were read to the end
+
+	// inflight is the payload bytes that the GetRecords calls of the prefetching tasks in
+	// flight are expected to add to the buffer (see reservation); largest is the payload of
+	// the largest answer so far; answered is set by the first answer. They change only under
+	// Source.mu.
+	inflight atomic.Int64
+	largest  atomic.Int64
+	answered atomic.Bool
+}
+
+// maxAnswerBytes is the most payload one GetRecords answer may hold (Kinesis' limit).
+const maxAnswerBytes = 10 << 20
+
+// reservation is what a prefetching call reserves of the buffer: the payload of the largest
+// answer so far, or Kinesis' limit until the first answer.
+func (m *counters) reservation() int64 {
+	if !m.answered.Load() {
+		return maxAnswerBytes
+	}
+	return m.largest.Load()
 }
 
 // address sets the stream of a request: its ARN if the stream was given by ARN, else its name.
@@ -296,12 +316,18 @@ func (s *Source) runTask(ctx context.Context, t *task) error {
 		sh, at := s.pickLocked(t, now)
 		var snap fetchSnap
 		ready := sh != nil && !at.After(now)
+		var reserved int64
 		if ready {
 			snap = fetchSnap{gen: sh.gen, cursor: sh.cursor, iterator: sh.iterator}
+			reserved = s.m.reservation()
+			s.m.inflight.Add(reserved)
 		}
 		s.mu.Unlock()
 		if ready {
 			err := s.fetchOnce(ctx, sh, snap)
+			if reserved > 0 {
+				s.unreserve(reserved)
+			}
 			if ctx.Err() != nil {
 				// Closed, or another task failed. Checked whatever fetchOnce returned: once the
 				// source is closed it returns nil without a backoff (fetchError), and the shard
@@ -327,10 +353,27 @@ func (s *Source) runTask(ctx context.Context, t *task) error {
 	}
 }
 
+// unreserve gives back what a call reserved in runTask, and wakes the tasks that may have
+// waited for it.
+func (s *Source) unreserve(n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m.inflight.Add(-n)
+	for _, t := range s.tasks {
+		wake(t)
+	}
+}
+
 // pickLocked returns the task's shard that may be fetched soonest and when; nil when none
 // may be fetched until something changes (the buffer is full, or every shard is done).
+//
+// The buffer counts as full when what it holds plus what the calls in flight are expected to
+// add reaches FetchBufferSize: each call reserves the payload of the largest answer so far
+// (Kinesis' 10 MB limit until the first answer). So the buffer exceeds FetchBufferSize by
+// about one answer at most, not one per task, and no more GetRecords answers are read and
+// decoded at once than the buffer has room for.
 func (s *Source) pickLocked(t *task, now time.Time) (*shard, time.Time) {
-	if s.bufBytes >= s.opts.FetchBufferSize {
+	if s.bufBytes+s.m.inflight.Load() >= s.opts.FetchBufferSize {
 		return nil, time.Time{}
 	}
 	var best *shard
@@ -391,6 +434,10 @@ func (s *Source) fetchOnce(ctx context.Context, sh *shard, snap fetchSnap) error
 		return nil
 	}
 	sh.failures, sh.throttles = 0, 0
+	s.m.answered.Store(true)
+	if out.bytes > s.m.largest.Load() {
+		s.m.largest.Store(out.bytes)
+	}
 	if out.msBehind != nil {
 		sh.msBehind, sh.hasBehind = *out.msBehind, true
 	}

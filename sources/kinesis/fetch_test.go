@@ -3,6 +3,8 @@ package kinesis
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -51,5 +53,70 @@ func TestCloseWhileGettingIterator(t *testing.T) {
 	case <-closed:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close did not return")
+	}
+}
+
+// TestPrefetchReservesInFlightCalls: with many prefetching tasks, the buffer stops growing
+// about one answer above FetchBufferSize: each GetRecords call in flight reserves its share
+// of the buffer before it starts, so the tasks do not all add an answer to a buffer that was
+// nearly full when they started.
+func TestPrefetchReservesInFlightCalls(t *testing.T) {
+	const (
+		shards    = 8
+		perFetch  = 10
+		dataBytes = 100
+		answer    = perFetch * (dataBytes + 1) // data plus the partition key "k"
+	)
+	f := newFakeAPI()
+	f.create("s", shards)
+	data := make([]byte, dataBytes)
+	for i := range shards {
+		for range 6 * perFetch {
+			f.put("s", fmt.Sprintf("shardId-%012d", i), time.Now().Add(-time.Minute), "k", data)
+		}
+	}
+	var inFlight, most atomic.Int64
+	f.hook = func(op string, _ any) error {
+		if op != "GetRecords" {
+			return nil
+		}
+		n := inFlight.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(20 * time.Millisecond) // the calls overlap
+		inFlight.Add(-1)
+		return nil
+	}
+	o := fakeOptions(f, "s")
+	o.InitialPosition = InitialPosition{Kind: TrimHorizon}
+	o.MaxRecordsPerFetch = perFetch
+	o.MaxFetchDuration = time.Hour
+	o.ShardsPerTask = 1
+	o.FetchBufferSize = 3*answer + answer/2
+	s, _ := openSource(t, o)
+	if _, err := s.InitialOffset(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing is read: prefetching fills the buffer and stops.
+	last, stable := -1, 0
+	for stable < 10 {
+		time.Sleep(20 * time.Millisecond)
+		if n := f.count("GetRecords"); n == last {
+			stable++
+		} else {
+			last, stable = n, 0
+		}
+	}
+	s.mu.Lock()
+	buffered, inflight := s.bufBytes, s.m.inflight.Load()
+	s.mu.Unlock()
+	if max := o.FetchBufferSize + answer; buffered > max || buffered < o.FetchBufferSize {
+		t.Errorf("buffered %d bytes with FetchBufferSize %d; want at most one answer (%d bytes) more", buffered, o.FetchBufferSize, answer)
+	}
+	if inflight != 0 {
+		t.Errorf("%d bytes still reserved with no call in flight", inflight)
+	}
+	if most.Load() > 4 {
+		t.Errorf("%d GetRecords calls at once; the buffer had room for 4 answers", most.Load())
 	}
 }

@@ -131,13 +131,25 @@ func (m *recordsDeserializer) HandleDeserialize(ctx context.Context, in middlewa
 	if !ok || resp.StatusCode < 200 || resp.StatusCode >= 300 {
 		return out, md, nil // the SDK's deserializer makes the error
 	}
+	// At most maxFreeScratch bodies are read and decoded at once, in the pooled scratches:
+	// decoding is CPU work, more at once would not be faster, and each body is up to 14 MB.
+	select {
+	case bodySlots <- struct{}{}:
+	case <-ctx.Done():
+		resp.Body.Close()
+		return out, md, &smithy.DeserializationError{Err: ctx.Err()}
+	}
 	rest, err := m.call.decodeBody(resp.Body, resp.ContentLength)
+	<-bodySlots
 	if err != nil {
 		return out, md, &smithy.DeserializationError{Err: err}
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(rest))
 	return out, md, nil
 }
+
+// bodySlots bounds the GetRecords bodies read and decoded at once (see HandleDeserialize).
+var bodySlots = make(chan struct{}, maxFreeScratch)
 
 // decodeBody reads and closes the body of a successful answer, decodes its records into the
 // call's block and returns the rest of the body for the SDK's deserializer.
@@ -163,8 +175,8 @@ func (c *arrowCall) decodeBody(body io.ReadCloser, size int64) ([]byte, error) {
 }
 
 // largeBody is the length of the last body larger than 64 KiB that readAll read, to which a
-// body of unknown length (a chunked answer) grows at once: the pooled buffers do not survive
-// every garbage collection, and growing a new one by doubling to 14 MB costs more than
+// body of unknown length (a chunked answer) grows at once: a call may find no pooled buffer
+// (see scratchFree), and growing a new one by doubling to 14 MB costs more than
 // reading into it.
 var largeBody atomic.Int64
 
@@ -177,9 +189,12 @@ func readAll(r io.Reader, buf []byte, size int64) ([]byte, error) {
 	}
 	for {
 		if len(buf) == cap(buf) {
-			n := max(len(buf), 64<<10)
+			// By a quarter, not by doubling: a pooled buffer a little too small for this body
+			// would otherwise become one of 2.4 times the body (33 MB for a 14 MB body, as the
+			// runtime rounds a doubled request up), and stay so in the pool.
+			n := max(len(buf)/4, 64<<10)
 			if hint := int(largeBody.Load()); len(buf) > 0 && hint > cap(buf) {
-				n = max(n, hint+1-len(buf))
+				n = max(n, hint+hint/16+1-len(buf))
 			}
 			buf = slices.Grow(buf, n)
 		}

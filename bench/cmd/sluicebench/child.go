@@ -107,6 +107,10 @@ func childMain(ctx context.Context, name, cfgJSON string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	var ms *memSampler
+	if cfg.MemProfile != "" {
+		ms = startMemSampler(cfg.MemProfile)
+	}
 	for round := range e.rounds {
 		if err := r.fn(ctx, e); err != nil {
 			return fmt.Errorf("%s, round %d: %w", name, round+1, err)
@@ -114,6 +118,9 @@ func childMain(ctx context.Context, name, cfgJSON string) error {
 		e.res.Rounds++
 	}
 	pprof.StopCPUProfile() // the profile is of the rounds only
+	if ms != nil {
+		ms.report()
+	}
 	if r.after != nil {
 		if err := r.after(ctx, e); err != nil {
 			return fmt.Errorf("%s: %w", name, err)

@@ -81,10 +81,12 @@ type config struct {
 	WideEndpoint string `json:"wideEndpoint,omitempty"` // the wide stream's server
 	Dir          string `json:"dir,omitempty"`          // a directory the child may write in
 	Profile      string `json:"profile,omitempty"`      // write a CPU profile of the rounds here
+	MemProfile   string `json:"memProfile,omitempty"`   // sample memory; write a heap profile at its peak here
 }
 
 func main() {
 	var (
+		memDir string
 		cfg    config
 		count  = flag.Int("count", 1, "run each pipeline and baseline this many times (the table shows medians)")
 		runRE  = flag.String("run", "", "run only the pipelines and baselines whose name matches this regular expression")
@@ -101,6 +103,7 @@ func main() {
 	flag.IntVar(&cfg.RecordSize, "record-size", 1000, "bytes of each record's JSON event")
 	flag.IntVar(&cfg.Rounds, "rounds", 10, "complete reads of the stream per run")
 	flag.StringVar(&cfg.FetchBuffer, "fetch-buffer", "", "fetchBufferSize of the main pipeline runs (default: the source's, 20gb)")
+	flag.StringVar(&memDir, "memprofile", "", "sample each child's memory, print where it was at its peak RSS and write a heap profile at that peak to `dir`/NAME.heap")
 	flag.IntVar(&cfg.RSSShards, "rss-shards", 40, "shards of the wide stream of the memory run (rss-wide)")
 	flag.StringVar(&cfg.RSSBuffer, "rss-buffer", "128mb", "fetchBufferSize of the memory run; the wide stream holds several times more")
 	flag.Parse()
@@ -121,6 +124,7 @@ func main() {
 			*count = 1
 		}
 		var re *regexp.Regexp
+		cfg.MemProfile = memDir
 		if re, err = regexp.Compile(*runRE); err == nil {
 			err = parentMain(ctx, cfg, *count, re, *out, *prof, *plans)
 		}

@@ -115,6 +115,9 @@ func parentMain(ctx context.Context, cfg config, count int, re *regexp.Regexp, o
 // child writes a CPU profile there.
 func runChild(ctx context.Context, self string, r run, cfg config, srv *server, profile string) (measurement, error) {
 	cfg.Profile = profile
+	if cfg.MemProfile != "" {
+		cfg.MemProfile = filepath.Join(cfg.MemProfile, r.name+".heap")
+	}
 	cfgJSON, _ := json.Marshal(cfg)
 	before, err := srv.stats(ctx)
 	if err != nil {

@@ -180,6 +180,17 @@ func (r *report) bars() []bar {
 			b.missing = "needs rss-wide"
 		}
 		out = append(out, b)
+		// The same less the RSS the child had before its first round (the harness binary,
+		// with every package of the runs linked in, and the Go runtime): what the read added.
+		b = bar{name: fmt.Sprintf("(for information) peak RSS less the RSS at start of the memory run vs its fetchBufferSize (%s)", mib(buf)), format: "%.2f×", info: true}
+		start, ok2 := med("rss-wide", func(m measurement) float64 { return float64(m.StartRSS) })
+		if ok && ok2 && buf > 0 {
+			b.measured = mib(int64(rss-start)) + " vs " + mib(buf)
+			b.ratio = (rss - start) / float64(buf)
+		} else {
+			b.missing = "needs rss-wide"
+		}
+		out = append(out, b)
 	}
 	return out
 }
