@@ -67,8 +67,18 @@
 // Shards are read in tasks of shardsPerTask shards, one goroutine per task, each shard within
 // its own limits: at least minFetchPeriod between GetRecords calls (never more than 5 per
 // second) and maxFetchRate MiB/s on average. Each GetRecords answer is decoded straight into
-// Arrow builders, one batch per answer, and waits in a buffer of at most fetchBufferSize bytes
-// (prefetching pauses above it).
+// Arrow builders, one batch per answer (a middleware below the SDK's deserializer reads the
+// JSON answer in one pass and base64-decodes each record's data straight into the Arrow data
+// buffer; error answers keep the SDK's typed errors), and waits in a buffer of at most
+// fetchBufferSize bytes: each GetRecords call reserves room for its answer before it starts
+// (the largest answer so far, or Kinesis' 10 MB limit before the first), so the buffer is
+// overshot by about one answer at most, and prefetching pauses while it is full.
+//
+// Memory: the process holds the buffer, the answers being decoded (a few at a time) and what the
+// micro-batch in flight holds, and Go's collector lets the heap grow to twice the live data
+// before it collects (GOGC 100). For a buffer that really fills (a consumer slower than the
+// stream), set a soft memory limit (GOMEMLIMIT, or debug.SetMemoryLimit) of about twice
+// fetchBufferSize plus 100 MiB; bench/README.md has the measurements. The library sets neither.
 //
 // Prefetched data is made available to micro-batches in "prefetch steps", as the reference
 // describes for maxFetchDuration: a shard's buffered blocks are released together once the
