@@ -40,7 +40,7 @@ const aggStateVersion = 1
 
 // errAggBadState reports a state value that does not match the aggregation: state written by a
 // different query, or corrupt.
-var errAggBadState = errors.New("the state's value does not match the aggregation")
+var errAggBadState = errors.New("the state's value does not match the aggregation (was the query changed since the checkpoint was written? a changed aggregation needs a new checkpointLocation)")
 
 // errAggSumOverflow is the error of a sum of integers beyond int64.
 var errAggSumOverflow = errors.New("the sum overflows int64")

@@ -44,7 +44,7 @@ type aggKeyDecoder func(b array.Builder, data []byte) ([]byte, error)
 
 // errAggBadKey reports an encoded key that does not match the aggregation's schema: state written
 // by a different query, or corrupt.
-var errAggBadKey = errors.New("the state's key does not match the aggregation's key columns")
+var errAggBadKey = errors.New("the state's key does not match the aggregation's key columns (was the query changed since the checkpoint was written? a changed aggregation needs a new checkpointLocation)")
 
 // aggKeyType reports why values of dt cannot be group keys, or nil.
 func aggKeyType(dt arrow.DataType) error {

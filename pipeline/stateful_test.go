@@ -566,3 +566,82 @@ func TestStatefulValidation(t *testing.T) {
 		}
 	})
 }
+
+// TestGlobalAggregationOverUnion aggregates the union of two sources without keys (one global
+// group) and with keys, across batches: the counts are the sums over both inputs.
+func TestGlobalAggregationOverUnion(t *testing.T) {
+	mem := testkit.CheckedAlloc(t)
+	rng := rand.New(rand.NewPCG(9, 9))
+	a, b := wordChunks(rng, 4, 25), wordChunks(rng, 4, 15)
+	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
+	defer p.Close(context.Background())
+	for _, keyed := range []bool{false, true} {
+		col := newCollector()
+		s := p.ReadStream().Source(newScript(a)).Load().Union(p.ReadStream().Source(newScript(b)).Load())
+		var g *pipeline.GroupedStream
+		if keyed {
+			g = s.GroupBy("word")
+		} else {
+			g = s.GroupBy()
+		}
+		q, err := g.Agg(pipeline.Count("*"), pipeline.Min("word").As("first_word")).
+			WriteStream().OutputMode("complete").ForeachBatch(col.fn).
+			Option("checkpointLocation", filepath.Join(t.TempDir(), "cp")).
+			Trigger(pipeline.AvailableNow()).Start(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := await(t, q); err != nil {
+			t.Fatal(err)
+		}
+		ids := col.ids()
+		last := col.batches[ids[len(ids)-1]]
+		want := map[string]float64{}
+		for _, chunks := range [][][]event{a, b} {
+			for _, evs := range chunks {
+				for _, e := range evs {
+					if keyed {
+						want[e.word]++
+					} else {
+						want[""]++
+					}
+				}
+			}
+		}
+		got := map[string]float64{}
+		for _, r := range last {
+			k := ""
+			if keyed {
+				k = r["word"].(string)
+				if r["first_word"] != k {
+					t.Errorf("min(word) of group %s is %v", k, r["first_word"])
+				}
+			}
+			got[k] = r["count"].(float64)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("keyed=%t: final counts (-want +got):\n%s", keyed, diff)
+		}
+	}
+}
+
+// TestChangedAggregationOnCheckpoint restarts a checkpoint with different aggregates: Start or
+// the first batch fails with an error that says what does not match, instead of mixing states.
+func TestChangedAggregationOnCheckpoint(t *testing.T) {
+	mem := testkit.CheckedAlloc(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	src := newScript(wordChunks(rng, 3, 10))
+	cp := filepath.Join(t.TempDir(), "cp")
+	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
+	defer p.Close(context.Background())
+	nop := func(context.Context, arrow.RecordBatch, int64) error { return nil }
+	if err := runOnce(t, p, p.ReadStream().Source(src).Load().GroupBy("word").Count().WriteStream().OutputMode("update").ForeachBatch(nop), cp); err != nil {
+		t.Fatal(err)
+	}
+	err := runOnce(t, p, p.ReadStream().Source(src).Load().GroupBy("word").Agg(pipeline.Count("*"), pipeline.Max("ts")).
+		WriteStream().OutputMode("update").ForeachBatch(nop), cp)
+	if err == nil {
+		t.Fatal("a changed aggregation ran on the old state")
+	}
+	t.Logf("error: %v", err)
+}
