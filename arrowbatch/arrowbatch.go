@@ -171,11 +171,37 @@ func GoValue(a arrow.Array, i int) any {
 	return a.ValueStr(i)
 }
 
-// FormatValue formats element i of a for display: null as "NULL", binary as Spark shows it
-// ("[68 69]"), timestamps as "2006-01-02 15:04:05.999999" in UTC, strings as they are.
+// FormatValue formats element i of a for display, as Spark's show() and cast to string do: null
+// as "NULL", binary as "[68 69]", timestamps as "2006-01-02 15:04:05.999999" in UTC, strings as
+// they are, structs as "{v1, v2}", lists as "[a, b]" and maps as "{k1 -> v1, k2 -> v2}" (a null
+// inside them as "null").
 func FormatValue(a arrow.Array, i int) string {
 	if a.IsNull(i) {
 		return "NULL"
+	}
+	switch c := a.(type) {
+	case *array.Struct:
+		parts := make([]string, c.NumField())
+		for j := range parts {
+			parts[j] = formatNested(c.Field(j), i)
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	case *array.Map:
+		start, end := c.ValueOffsets(i)
+		keys, items := c.Keys(), c.Items()
+		parts := make([]string, 0, end-start)
+		for j := start; j < end; j++ {
+			parts = append(parts, formatNested(keys, int(j))+" -> "+formatNested(items, int(j)))
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	case array.ListLike:
+		start, end := c.ValueOffsets(i)
+		vals := c.ListValues()
+		parts := make([]string, 0, end-start)
+		for j := start; j < end; j++ {
+			parts = append(parts, formatNested(vals, int(j)))
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
 	}
 	if f, ok := a.(*array.Float32); ok {
 		// Shortest form of the float32, "0.1", not of its float64 widening.
@@ -211,6 +237,14 @@ func FormatValue(a arrow.Array, i int) string {
 	default:
 		return fmt.Sprint(v)
 	}
+}
+
+// formatNested is FormatValue for a value inside a struct, list or map: null as "null".
+func formatNested(a arrow.Array, i int) string {
+	if a.IsNull(i) {
+		return "null"
+	}
+	return FormatValue(a, i)
 }
 
 // JSONValue returns element i of a as a value encoding/json renders as Spark's to_json does:

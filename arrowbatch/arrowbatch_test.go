@@ -408,7 +408,39 @@ func TestOtherTypesUseTheirStringForm(t *testing.T) {
 	if got, want := arrowbatch.GoValue(list, 0), list.ValueStr(0); got != want {
 		t.Errorf("GoValue of a list = %#v; want its ValueStr %q", got, want)
 	}
-	if got := arrowbatch.FormatValue(list, 0); got != list.ValueStr(0) {
-		t.Errorf("FormatValue of a list = %q; want %q", got, list.ValueStr(0))
+	if got, want := arrowbatch.FormatValue(list, 0), "[1, 2]"; got != want {
+		t.Errorf("FormatValue of a list = %q; want %q, as Spark shows it", got, want)
+	}
+}
+
+// TestFormatNested: structs, lists and maps print as Spark's show() does, nulls inside them as
+// "null".
+func TestFormatNested(t *testing.T) {
+	mem := newChecked(t)
+	st := arrow.StructOf(arrow.Field{Name: "start", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		arrow.Field{Name: "name", Type: arrow.BinaryTypes.String, Nullable: true})
+	sb := array.NewStructBuilder(mem, st)
+	defer sb.Release()
+	sb.Append(true)
+	sb.FieldBuilder(0).(*array.Int64Builder).Append(7)
+	sb.FieldBuilder(1).(*array.StringBuilder).AppendNull()
+	sb.AppendNull()
+	structs := sb.NewArray()
+	defer structs.Release()
+	mb := array.NewMapBuilder(mem, arrow.BinaryTypes.String, arrow.PrimitiveTypes.Int64, false)
+	defer mb.Release()
+	mb.Append(true)
+	mb.KeyBuilder().(*array.StringBuilder).AppendValues([]string{"a", "b"}, nil)
+	mb.ItemBuilder().(*array.Int64Builder).AppendValues([]int64{1, 0}, []bool{true, false})
+	maps := mb.NewArray()
+	defer maps.Release()
+	for _, tc := range []struct {
+		a    arrow.Array
+		i    int
+		want string
+	}{{structs, 0, "{7, null}"}, {structs, 1, "NULL"}, {maps, 0, "{a -> 1, b -> null}"}} {
+		if got := arrowbatch.FormatValue(tc.a, tc.i); got != tc.want {
+			t.Errorf("FormatValue(%s, %d) = %q; want %q", tc.a.DataType(), tc.i, got, tc.want)
+		}
 	}
 }

@@ -256,7 +256,7 @@ func TestDocumentsInferred(t *testing.T) {
 	if diff := cmp.Diff(want, out.columns); diff != "" {
 		t.Errorf("columns (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{`1 | info | NULL | k0`, `2.5 | NULL | ["a"] | k1`}, out.rows); diff != "" {
+	if diff := cmp.Diff([]string{`1 | info | NULL | k0`, `2.5 | NULL | [a] | k1`}, out.rows); diff != "" {
 		t.Errorf("rows (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{""}, src.starts); diff != "" {
