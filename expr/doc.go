@@ -91,15 +91,16 @@
 //     strings and bytes;
 //   - &&, ||, !, ?: ; isNull, isNotNull, has() on struct fields, fields of struct columns;
 //   - size() of strings, bytes and lists; contains, startsWith, endsWith on strings and bytes;
-//     matches with a constant pattern (compiled once);
+//     matches with a constant pattern (compiled once); lowerAscii and upperAscii; split with
+//     a literal separator (and limit) into a list<utf8> column;
 //   - x in [constants] (a hash set);
 //   - string(bytes) and bytes(string) (zero-copy), and numeric conversions;
 //   - calls of registered Go functions (see Func), without cel-go's interpreter.
 //
 // Any other sub-expression (comprehensions such as exists and map, map and list indexing, the
-// strings extension, timestamp arithmetic...) is evaluated row by row by cel-go through an
-// activation that reads the row's columns when the expression asks for them, and its results
-// join the column-wise tree as an array. Program.Plan shows the tree and Program.RowWise the
+// rest of the strings extension, timestamp arithmetic...) is evaluated row by row by cel-go
+// through an activation that reads the row's columns when the expression asks for them, and its
+// results join the column-wise tree as an array. Program.Plan shows the tree and Program.RowWise the
 // row-wise parts. Program.EvalRowWise evaluates everything row by row; a property test checks
 // that both give identical values, nulls and errors.
 package expr

@@ -213,6 +213,15 @@ func TestKernels(t *testing.T) {
 		{`data.matches("l+")`, []string{"true", "false", "false", "NULL"}, false},
 		{`s in ["alpha", "Beta"]`, []string{"true", "true", "false", "NULL"}, false},
 		{`i in [0, 10]`, []string{"true", "true", "false", "NULL"}, false},
+		{`s.lowerAscii()`, []string{"alpha", "beta", "", "NULL"}, false},
+		{`i > 0 && s.upperAscii() == "ALPHA"`, []string{"true", "false", "false", "NULL"}, false},
+		{`string(data).upperAscii()`, []string{"HELLO", "", "\uFFFD\uFFFD", "NULL"}, false}, // as cel-go: invalid UTF-8 becomes U+FFFD
+		{`s.split("a")`, []string{`["" "lph" ""]`, `["Bet" ""]`, `[""]`, "NULL"}, false},
+		{`s.split("")`, []string{`["a" "l" "p" "h" "a"]`, `["B" "e" "t" "a"]`, "[]", "NULL"}, false},
+		{`s.split("l", 1)`, []string{`["alpha"]`, `["Beta"]`, `[""]`, "NULL"}, false},
+		{`s.split("", 2)`, []string{`["a" "lpha"]`, `["B" "eta"]`, "[]", "NULL"}, false},
+		{`s.split("a", 0)`, []string{"[]", "[]", "[]", "NULL"}, false},
+		{`size(string(data).split(""))`, []string{"5", "0", "2", "NULL"}, false},
 		// conversions: string(bytes) keeps invalid UTF-8, size counts its bytes as characters
 		{`string(data)`, []string{"hello", "", "\xff\xfe", "NULL"}, false},
 		{`data.cast("string")`, []string{"hello", "", "\xff\xfe", "NULL"}, false},
@@ -223,8 +232,8 @@ func TestKernels(t *testing.T) {
 		{`string(i)`, []string{"10", "0", "-3", "NULL"}, false},
 		// evaluated by cel-go, row by row
 		{`tags.exists(t, t == "b")`, []string{"true", "false", "NULL", "true"}, true},
-		{`s.lowerAscii()`, []string{"alpha", "beta", "", "NULL"}, true},
-		{`i > 0 && s.upperAscii() == "ALPHA"`, []string{"true", "false", "false", "NULL"}, true},
+		{`s.split(string(data))`, []string{`["alpha"]`, `["B" "e" "t" "a"]`, `[""]`, "NULL"}, true}, // the separator is not a literal
+		{`s.replace("a", "o")`, []string{"olpho", "Beto", "", "NULL"}, true},
 		{`string(ts)`, []string{"2024-03-01T12:00:00Z", "2023-01-01T00:00:00Z", "NULL", "2024-03-01T12:00:00.001Z"}, true},
 	}
 	mem := checkedAlloc(t)

@@ -301,6 +301,33 @@ func (pl *planner) call(e ast.Expr) node {
 			return nil
 		}
 		return &inNode{arg: a, set: set, kind: pl.kind(args[0]), src: src}
+	case oid == overloadLowerASCII || oid == overloadUpperASCII:
+		a, ok := pl.build(args[0])
+		if !ok {
+			return nil
+		}
+		return &asciiCaseNode{arg: a, upper: oid == overloadUpperASCII, src: src}
+	case oid == overloadSplit || oid == overloadSplitN:
+		sep, ok := pl.literalString(args[1])
+		if !ok {
+			return nil
+		}
+		limit := -1
+		if oid == overloadSplitN {
+			if args[2].Kind() != ast.LiteralKind {
+				return nil
+			}
+			k, isInt := args[2].AsLiteral().(types.Int)
+			if !isInt || int64(int(k)) != int64(k) {
+				return nil
+			}
+			limit = max(int(k), -1) // SplitN treats every negative n as -1
+		}
+		a, ok := pl.build(args[0])
+		if !ok {
+			return nil
+		}
+		return &splitNode{arg: a, sep: sep, limit: limit, src: src}
 	case oid == overloadIsNull || oid == overloadIsNotNull:
 		a, ok := pl.build(args[0])
 		if !ok {

@@ -44,7 +44,7 @@ var propSchema = arrow.NewSchema([]arrow.Field{
 var (
 	propInts    = []int64{0, 1, -1, 2, 3, 7, -7, 100, math.MaxInt64, math.MinInt64, math.MaxInt32, 1 << 40}
 	propFloats  = []float64{0, math.Copysign(0, -1), 1, -1, 0.5, 2.5, 1e300, -1e300, math.Inf(1), math.Inf(-1), math.NaN(), 7, 9.2233720368547758e18}
-	propStrings = []string{"", "a", "abc", "b", "ABC", "héllo", "hello world", "\xff\xfe", "a\xffb", "日本", "ab", "ba"}
+	propStrings = []string{"", "a", "abc", "b", "ABC", "héllo", "hello world", "Hello  World ", " ", "a b", "aXa", "Ünï Code", "\xff\xfe", "a\xffb", "日本", "ab", "ba"}
 	propTimes   = []time.Time{
 		time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 1, 1, 0, 0, 0, 1000, time.UTC),
 		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1969, 12, 31, 23, 59, 59, 999999000, time.UTC),
@@ -125,7 +125,7 @@ type gen struct{ r *rand.Rand }
 func (g *gen) pick(xs ...string) string { return xs[g.r.IntN(len(xs))] }
 
 func (g *gen) expr(depth int) string {
-	switch g.r.IntN(6) {
+	switch g.r.IntN(7) {
 	case 0:
 		return g.intE(depth)
 	case 1:
@@ -136,8 +136,20 @@ func (g *gen) expr(depth int) string {
 		return g.uintE(depth)
 	case 4:
 		return g.bytesE(depth)
+	case 5:
+		return g.listE(depth)
 	}
 	return g.boolE(depth)
+}
+
+// listE generates a list(string): the strings extension's split with literal arguments.
+func (g *gen) listE(depth int) string {
+	d := max(depth-1, 0)
+	sep := g.pick(`" "`, `""`, `"a"`, `"b"`, `"ab"`, `"l"`, `"日"`, `"!"`, `"\xff"`)
+	if g.r.IntN(3) == 0 {
+		return g.strE(d) + ".split(" + sep + ", " + g.pick("-2", "-1", "0", "1", "2", "3") + ")"
+	}
+	return g.strE(d) + ".split(" + sep + ")"
 }
 
 func (g *gen) boolE(depth int) string {
@@ -199,7 +211,7 @@ func (g *gen) intE(depth int) string {
 		return g.pick("i", "j", "st.x", "0", "1", "-1", "7", "9223372036854775807", "-9223372036854775808", "size(s)", "size(b)", "size(l)")
 	}
 	d := depth - 1
-	switch g.r.IntN(8) {
+	switch g.r.IntN(9) {
 	case 0, 1:
 		return "(" + g.intE(d) + " " + g.pick("+", "-", "*", "/", "%") + " " + g.intE(d) + ")"
 	case 2:
@@ -212,6 +224,8 @@ func (g *gen) intE(depth int) string {
 		return "size(" + g.pick(g.strE(d), g.bytesE(d)) + ")"
 	case 6:
 		return "twice(" + g.intE(d) + ")"
+	case 7:
+		return "size(" + g.listE(d) + ")"
 	}
 	return g.intE(0)
 }
@@ -251,7 +265,7 @@ func (g *gen) strE(depth int) string {
 		return g.pick("s", "st.y", `""`, `"a"`, `"héllo"`, "string(b)")
 	}
 	d := depth - 1
-	switch g.r.IntN(6) {
+	switch g.r.IntN(7) {
 	case 0:
 		return "(" + g.strE(d) + " + " + g.strE(d) + ")"
 	case 1:
@@ -262,6 +276,8 @@ func (g *gen) strE(depth int) string {
 		return "(" + g.boolE(d) + " ? " + g.strE(d) + " : " + g.strE(d) + ")"
 	case 4:
 		return "string(" + g.pick(g.intE(d), g.uintE(d)) + ")"
+	case 5:
+		return g.strE(d) + "." + g.pick("lowerAscii", "upperAscii") + "()"
 	}
 	return g.strE(0)
 }
@@ -302,6 +318,15 @@ func render(arr arrow.Array, errs []*expr.EvalError) []string {
 	out := make([]string, arr.Len())
 	for i := range out {
 		out[i] = arrowbatch.FormatValue(arr, i)
+		if l, ok := arr.(array.ListLike); ok && l.IsValid(i) {
+			// Quote the elements: FormatValue shows [""] and [] alike.
+			start, end := l.ValueOffsets(i)
+			elems := make([]string, 0, end-start)
+			for j := start; j < end; j++ {
+				elems = append(elems, fmt.Sprintf("%q", arrowbatch.FormatValue(l.ListValues(), int(j))))
+			}
+			out[i] = "[" + strings.Join(elems, " ") + "]"
+		}
 	}
 	for _, e := range errs {
 		out[e.Row] = fmt.Sprintf("ERROR %d:%d %v", e.Line, e.Column, e.Err)
