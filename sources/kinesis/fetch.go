@@ -261,9 +261,15 @@ func (s *Source) discoveryLoop(ctx context.Context) error {
 
 // getIterator returns a shard iterator at position p.
 func (s *Source) getIterator(ctx context.Context, sh *shard, p position) (string, error) {
-	in := &kinesis.GetShardIteratorInput{ShardId: aws.String(sh.key.id)}
-	sh.st.address(&in.StreamName, &in.StreamARN)
-	timeout := callTimeout
+	return s.iteratorAt(ctx, sh.key, sh.st, p, callTimeout, atTimestampTimeout)
+}
+
+// iteratorAt returns a shard iterator of shard key at position p, with timeout for the call
+// (atTimestampTimeout for an at-timestamp iterator). An at-timestamp position in the future,
+// or whose call timed out, is errNotYet (kinesalite hangs such calls).
+func (s *Source) iteratorAt(ctx context.Context, key shardKey, st *streamInfo, p position, timeout, atTimestampTimeout time.Duration) (string, error) {
+	in := &kinesis.GetShardIteratorInput{ShardId: aws.String(key.id)}
+	st.address(&in.StreamName, &in.StreamARN)
 	switch p.kind {
 	case posTrimHorizon:
 		in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
@@ -280,7 +286,7 @@ func (s *Source) getIterator(ctx context.Context, sh *shard, p position) (string
 		in.ShardIteratorType = types.ShardIteratorTypeAtSequenceNumber
 		in.StartingSequenceNumber = aws.String(p.seq)
 	default:
-		return "", fmt.Errorf("kinesis: no iterator for shard %s at %s", sh.key, p)
+		return "", fmt.Errorf("kinesis: no iterator for shard %s at %s", key, p)
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -292,7 +298,7 @@ func (s *Source) getIterator(ctx context.Context, sh *shard, p position) (string
 		return "", err
 	}
 	if aws.ToString(out.ShardIterator) == "" {
-		return "", fmt.Errorf("kinesis: get shard iterator %s: the answer has no iterator", sh.key)
+		return "", fmt.Errorf("kinesis: get shard iterator %s: the answer has no iterator", key)
 	}
 	return *out.ShardIterator, nil
 }

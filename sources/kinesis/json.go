@@ -287,43 +287,14 @@ func sampleRecords(recs []types.Record, sh *sampleShard, limit int, add func([]b
 
 var errSampleFull = errors.New("kinesis: the sample is full")
 
-// sampleIterator returns a shard iterator at the shard's sampling position.
+// sampleIterator returns a shard iterator at the shard's sampling position; an at-timestamp
+// position the server has not reached is errNotYet.
 func (s *Source) sampleIterator(ctx context.Context, sh *sampleShard) (string, error) {
-	in := &kinesis.GetShardIteratorInput{ShardId: aws.String(sh.key.id)}
-	sh.st.address(&in.StreamName, &in.StreamARN)
-	timeout := sampleCallTimeout
-	p := sh.from
-	switch p.kind {
-	case posTrimHorizon:
-		in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
-	case posAtTimestamp:
-		if time.UnixMilli(p.tsMs).After(s.now()) {
-			return "", errNotYet
-		}
-		in.ShardIteratorType = types.ShardIteratorTypeAtTimestamp
-		in.Timestamp = aws.Time(time.UnixMilli(p.tsMs))
-		timeout = sampleAtTimestampTimeout
-	case posAfter:
-		// AT, not AFTER: the record at p may be a KPL aggregate read only in part; the user
-		// records p covers are skipped.
-		in.ShardIteratorType = types.ShardIteratorTypeAtSequenceNumber
-		in.StartingSequenceNumber = aws.String(p.seq)
-	default:
-		return "", fmt.Errorf("kinesis: no iterator for shard %s at %s", sh.key, p)
+	it, err := s.iteratorAt(ctx, sh.key, sh.st, sh.from, sampleCallTimeout, sampleAtTimestampTimeout)
+	if err != nil && sh.from.kind == posAtTimestamp && ctx.Err() == nil && classify(err) == classNotYet {
+		return "", errNotYet
 	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	out, err := s.api.GetShardIterator(cctx, in)
-	if err != nil {
-		if p.kind == posAtTimestamp && ctx.Err() == nil && (cctx.Err() != nil || classify(err) == classNotYet) {
-			return "", errNotYet
-		}
-		return "", err
-	}
-	if aws.ToString(out.ShardIterator) == "" {
-		return "", fmt.Errorf("kinesis: get shard iterator %s: the answer has no iterator", sh.key)
-	}
-	return *out.ShardIterator, nil
+	return it, err
 }
 
 // sleepCtx waits for d or until ctx is done.
