@@ -233,7 +233,7 @@ func (q *Query) restore(ctx context.Context) error {
 	case hasCommit && lastCommit > latest:
 		return &checkpoint.CorruptError{File: q.log.Store().String() + "/" + checkpoint.CommitsDir, Err: fmt.Errorf("commit %d is ahead of the last offsets %d", lastCommit, latest)}
 	case hasCommit && lastCommit == latest:
-		q.restoreWatermark(offs, true)
+		q.restoreWatermark(offs)
 		q.nextID = latest + 1
 		for i, s := range offs.Sources {
 			q.starts[i] = sources.Offset(s.End)
@@ -246,7 +246,7 @@ func (q *Query) restore(ctx context.Context) error {
 				return &checkpoint.CorruptError{File: q.log.Store().String() + "/" + checkpoint.CommitsDir, Err: fmt.Errorf("batch %d was planned but batch %d has no commit", latest, latest-1)}
 			}
 		}
-		q.restoreWatermark(offs, false)
+		q.restoreWatermark(offs)
 		q.nextID = latest
 		q.pending = &offs
 		for i, s := range offs.Sources {

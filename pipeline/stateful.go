@@ -286,8 +286,7 @@ func isoMs(ms int64) string {
 }
 
 // restoreWatermark takes the watermark from the last planned batch of the checkpoint.
-func (q *Query) restoreWatermark(offs checkpoint.Offsets, committed bool) {
+func (q *Query) restoreWatermark(offs checkpoint.Offsets) {
 	q.state.watermarkMs = offs.WatermarkMs
 	q.state.lastRunMs = offs.WatermarkMs
-	_ = committed
 }

@@ -275,7 +275,7 @@ func TestStateRebuiltWhenSinkHasBatch(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("final complete output (-want +got):\n%s", diff)
 	}
-	if slices.Contains(rec.begun[1:], 2) && count(rec.begun, 2) > 1 {
+	if count(rec.begun, 2) > 1 {
 		t.Fatalf("batch 2 was written to the idempotent sink twice: begun %v", rec.begun)
 	}
 }
@@ -545,12 +545,8 @@ func TestStatefulValidation(t *testing.T) {
 		{"dedup after aggregation", src().GroupBy("word").Count().DropDuplicates("word").WriteStream().OutputMode("update"), "deduplicate before aggregating"},
 		{"unknown group column", src().GroupBy("nope").Count().WriteStream().OutputMode("update"), "nope"},
 		{"watermark on a string", src().WithWatermark("word", time.Second).WriteStream(), "word"},
-		{"bad state backend", p.ReadStream().Source(newScript(nil)).Load().GroupBy("word").Count().WriteStream().OutputMode("update"), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.want == "" {
-				t.Skip("covered below")
-			}
 			_, err := tc.w.ForeachBatch(nop).Start(context.Background())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Start: %v; want an error containing %q", err, tc.want)
