@@ -34,9 +34,9 @@ export SLUICE_REQUIRE_LOCAL_AWS=1
 echo "test.sh: go vet ./..." >&2
 go vet ./...
 
-echo "test.sh: go test -race -count=1 -timeout 20m ./..." >&2
+echo "test.sh: go test -race -count=1 -timeout 10m ./..." >&2
 status=0
-go test -race -count=1 -timeout 20m ./... || status=$?
+go test -race -count=1 -timeout 10m ./... || status=$?
 
 # The benchmarks are not timed here (bench/*.md hold measured results); one iteration of each
 # checks that they still run.

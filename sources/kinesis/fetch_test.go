@@ -16,7 +16,9 @@ func TestCloseWhileGettingIterator(t *testing.T) {
 	f := newFakeAPI()
 	f.create("s", 1)
 	f.put("s", "shardId-000000000000", time.Now(), "k", []byte("a"))
-	entered, release := make(chan struct{}), make(chan struct{})
+	// entered has room for one signal: the hook must not drop it when the test is not yet
+	// waiting (an unbuffered channel with a non-blocking send hung CI once).
+	entered, release := make(chan struct{}, 1), make(chan struct{})
 	f.hook = func(op string, _ any) error {
 		if op != "GetShardIterator" {
 			return nil
@@ -41,7 +43,11 @@ func TestCloseWhileGettingIterator(t *testing.T) {
 	if _, err := s.InitialOffset(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	<-entered
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no GetShardIterator call within 10s")
+	}
 	closed := make(chan struct{})
 	go func() {
 		s.Close(context.Background())
@@ -99,7 +105,11 @@ func TestPrefetchReservesInFlightCalls(t *testing.T) {
 	}
 	// Nothing is read: prefetching fills the buffer and stops.
 	last, stable := -1, 0
+	deadline := time.Now().Add(30 * time.Second)
 	for stable < 10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("GetRecords calls did not stop within 30s (%d so far)", last)
+		}
 		time.Sleep(20 * time.Millisecond)
 		if n := f.count("GetRecords"); n == last {
 			stable++
