@@ -167,3 +167,28 @@ func ExampleGroupedStream_Count() {
 	// batch 1: key 1 count 7
 	// batch 1: key 2 count 6
 }
+
+// ForeachTable hands over each micro-batch without a copy: its chunks are the Arrow batches
+// the query produced.
+func ExampleDataStreamWriter_ForeachTable() {
+	ctx := context.Background()
+	p := pipeline.New(quiet)
+	checkpointDir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(checkpointDir)
+	q, err := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "6").Load().
+		WriteStream().
+		ForeachTable(func(ctx context.Context, table arrow.Table, batchID int64) error {
+			fmt.Printf("batch %d: %d rows, columns %d\n", batchID, table.NumRows(), table.NumCols())
+			return nil
+		}).
+		Option("checkpointLocation", checkpointDir).
+		Trigger(pipeline.AvailableNow()).
+		Start(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = q.AwaitTermination(ctx)
+	// Output:
+	// batch 0: 6 rows, columns 2
+}

@@ -91,11 +91,25 @@ func (w *DataStreamWriter) Sink(snk sinks.Sink) *DataStreamWriter {
 // ForeachBatch calls fn once per micro-batch with all its rows in one Arrow batch, which fn
 // borrows. Delivery is at-least-once: after a failure, the batch is replayed with the same ID
 // and the same rows; write idempotently by batchID for exactly-once output.
+//
+// A micro-batch that the query produced in several Arrow batches (a Kinesis micro-batch has at
+// least one per shard) is concatenated into one first: a copy, so that while fn runs the
+// micro-batch is in memory twice. ForeachTable hands over the same rows without the copy.
 func (w *DataStreamWriter) ForeachBatch(fn func(ctx context.Context, batch arrow.RecordBatch, batchID int64) error) *DataStreamWriter {
 	if fn == nil {
 		w.problems = append(w.problems, errors.New("ForeachBatch: the function is nil"))
 	}
 	return w.Sink(foreach.NewBatchSink(fn))
+}
+
+// ForeachTable is ForeachBatch without the copy: fn gets the micro-batch as an Arrow table
+// whose chunks are the batches the query produced, in order, which fn borrows (Retain what
+// must outlive the call). Delivery is at-least-once, as with ForeachBatch.
+func (w *DataStreamWriter) ForeachTable(fn func(ctx context.Context, table arrow.Table, batchID int64) error) *DataStreamWriter {
+	if fn == nil {
+		w.problems = append(w.problems, errors.New("ForeachTable: the function is nil"))
+	}
+	return w.Sink(foreach.NewTableSink(fn))
 }
 
 // ForeachWriter is Spark's ForeachWriter; see foreach.Writer.
@@ -223,9 +237,9 @@ func (w *DataStreamWriter) resolve() (*plan, error) {
 	// Sink.
 	switch {
 	case w.sinkKinds > 1:
-		probs = append(probs, errors.New("WriteStream: give one of Format, Sink, ForeachBatch or Foreach"))
+		probs = append(probs, errors.New("WriteStream: give one of Format, Sink, ForeachBatch, ForeachTable or Foreach"))
 	case w.sinkKinds == 0:
-		probs = append(probs, errors.New("WriteStream: no sink: call Format, Sink, ForeachBatch or Foreach"))
+		probs = append(probs, errors.New("WriteStream: no sink: call Format, Sink, ForeachBatch, ForeachTable or Foreach"))
 	}
 	sinkOpts := map[string]string{}
 	for k, v := range w.options {

@@ -1,5 +1,7 @@
-// Package foreach provides the escape-hatch sinks behind WriteStream().ForeachBatch and
-// Foreach: user code receives each micro-batch, or each row, and writes it anywhere.
+// Package foreach provides the escape-hatch sinks behind WriteStream().ForeachBatch,
+// ForeachTable and Foreach: user code receives each micro-batch (as one Arrow batch, or as a
+// table of the batches the query produced, without a copy), or each row, and writes it
+// anywhere.
 //
 // Both are at-least-once: after a failure the coordinator replays the last uncommitted batch
 // with the same batch ID and exactly the same rows. To make the output exactly-once, write
@@ -13,6 +15,7 @@ import (
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/sluicedev/sluice/arrowbatch"
@@ -22,22 +25,36 @@ import (
 // BatchFunc receives a whole micro-batch as one Arrow batch, which it borrows.
 type BatchFunc func(ctx context.Context, batch arrow.RecordBatch, batchID int64) error
 
-// BatchSink calls a BatchFunc once per micro-batch, with all its rows in one batch.
+// TableFunc receives a whole micro-batch as an Arrow table whose chunks are the batches the
+// query produced, which it borrows: nothing is copied.
+type TableFunc func(ctx context.Context, table arrow.Table, batchID int64) error
+
+// BatchSink calls a BatchFunc (or a TableFunc) once per micro-batch, with all its rows.
+//
+// A BatchFunc gets one Arrow batch: when the micro-batch came in several batches (a Kinesis
+// micro-batch has one or more per shard), they are concatenated into a copy first, so the
+// micro-batch is in memory twice while fn runs. A TableFunc gets them as the chunks of one
+// table, without a copy.
 type BatchSink struct {
-	fn     BatchFunc
-	schema *arrow.Schema
-	mem    memory.Allocator
+	fn      BatchFunc
+	tableFn TableFunc
+	schema  *arrow.Schema
+	mem     memory.Allocator
 }
 
-// NewBatchSink returns a sink that calls fn for each micro-batch.
+// NewBatchSink returns a sink that calls fn for each micro-batch, with its rows in one batch.
 func NewBatchSink(fn BatchFunc) *BatchSink { return &BatchSink{fn: fn} }
+
+// NewTableSink returns a sink that calls fn for each micro-batch, with its batches as the
+// chunks of one table.
+func NewTableSink(fn TableFunc) *BatchSink { return &BatchSink{tableFn: fn} }
 
 // Description implements sinks.Sink.
 func (s *BatchSink) Description() string { return "ForeachBatchSink" }
 
 // Open implements sinks.Sink.
 func (s *BatchSink) Open(_ context.Context, info sinks.Info) error {
-	if s.fn == nil {
+	if s.fn == nil && s.tableFn == nil {
 		return fmt.Errorf("foreachBatch: the function is nil")
 	}
 	s.schema, s.mem = info.Schema, info.Allocator
@@ -86,6 +103,16 @@ func (w *batchWriter) Commit(ctx context.Context) error {
 	defer w.release()
 	if w.s.schema == nil {
 		return fmt.Errorf("foreachBatch: batch %d: schema unknown", w.id)
+	}
+	if w.s.tableFn != nil {
+		for j, b := range w.pending {
+			if !b.Schema().Equal(w.s.schema) {
+				return fmt.Errorf("foreachBatch: batch %d: chunk %d has schema %s, not %s", w.id, j, b.Schema(), w.s.schema)
+			}
+		}
+		t := array.NewTableFromRecords(w.s.schema, w.pending)
+		defer t.Release()
+		return w.s.tableFn(ctx, t, w.id)
 	}
 	all, err := arrowbatch.Concat(w.s.mem, w.s.schema, w.pending)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -467,5 +468,123 @@ func TestDescriptions(t *testing.T) {
 		if _, ok := s.(sinks.Idempotent); ok {
 			t.Errorf("%s claims to be idempotent", s.Description())
 		}
+	}
+}
+
+// TestTableSink: the function gets the micro-batch's batches as the chunks of one table, in
+// order and without a copy (the chunks share the written batches' buffers), and what it does
+// not Retain is released after the call.
+func TestTableSink(t *testing.T) {
+	tests := []struct {
+		name   string
+		groups [][]int64
+		want   call
+		chunks int
+	}{
+		{"no records", nil, call{Values: []int64{}, Strings: []string{}}, 0},
+		{"one record", [][]int64{{1, 2}}, call{Values: []int64{1, 2}, Strings: []string{"NULL", "s2"}}, 1},
+		{"several records", [][]int64{{1, 2}, {}, {3}, {4, 5, 6}}, call{Values: []int64{1, 2, 3, 4, 5, 6}, Strings: []string{"NULL", "s2", "NULL", "s4", "NULL", "s6"}}, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mem := newChecked(t)
+			ctx := context.Background()
+			var calls []call
+			var chunks int
+			var kept arrow.Table
+			snk := foreach.NewTableSink(func(_ context.Context, tbl arrow.Table, id int64) error {
+				chunks = len(tbl.Column(0).Data().Chunks())
+				c := call{ID: id, Schema: tbl.Schema().String(), Values: []int64{}, Strings: []string{}}
+				if tbl.NumRows() != int64(len(tt.want.Values)) {
+					t.Errorf("NumRows %d, want %d", tbl.NumRows(), len(tt.want.Values))
+				}
+				tr := array.NewTableReader(tbl, -1)
+				defer tr.Release()
+				for tr.Next() {
+					r := record(tr.RecordBatch(), id)
+					c.Values = append(c.Values, r.Values...)
+					c.Strings = append(c.Strings, r.Strings...)
+				}
+				calls = append(calls, c)
+				tbl.Retain() // outlives the call: the written batches must stay alive
+				kept = tbl
+				return nil
+			})
+			if err := snk.Open(ctx, sinks.Info{Schema: schema, Allocator: mem}); err != nil {
+				t.Fatal(err)
+			}
+			before := mem.CurrentAlloc()
+			w, err := snk.Begin(ctx, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var bufs []*memory.Buffer // the value buffers of the written batches
+			for _, g := range tt.groups {
+				rec := build(mem, g...)
+				bufs = append(bufs, rec.Column(0).Data().Buffers()[1])
+				err := w.Write(ctx, rec)
+				rec.Release()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			written := mem.CurrentAlloc() - before
+			if len(calls) != 0 {
+				t.Fatal("the function ran before Commit")
+			}
+			if err := w.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for j, c := range kept.Column(0).Data().Chunks() {
+				if j >= len(bufs) || c.Data().Buffers()[1] != bufs[j] {
+					t.Errorf("chunk %d does not share the written batch's buffer: copied", j)
+				}
+			}
+			if mem.CurrentAlloc() != written {
+				t.Errorf("after Commit with the table retained: %d bytes allocated, want the %d written", mem.CurrentAlloc(), written)
+			}
+			want := tt.want
+			want.ID, want.Schema = 7, schema.String()
+			if diff := cmp.Diff([]call{want}, calls); diff != "" {
+				t.Errorf("calls (-want +got):\n%s", diff)
+			}
+			if chunks != tt.chunks {
+				t.Errorf("%d chunks, want %d (one per written batch)", chunks, tt.chunks)
+			}
+			kept.Release()
+		})
+	}
+}
+
+func TestTableSinkErrors(t *testing.T) {
+	ctx := context.Background()
+	if err := foreach.NewTableSink(nil).Open(ctx, sinks.Info{Schema: schema}); err == nil || !strings.Contains(err.Error(), "nil") {
+		t.Errorf("nil function: %v", err)
+	}
+	mem := newChecked(t)
+	boom := errors.New("boom")
+	snk := foreach.NewTableSink(func(context.Context, arrow.Table, int64) error { return boom })
+	if err := snk.Open(ctx, sinks.Info{Schema: schema, Allocator: mem}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := write(t, mem, snk, 1, []int64{1}, []int64{2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(ctx); !errors.Is(err, boom) {
+		t.Errorf("Commit: %v, want the function's error", err)
+	}
+	// A batch with another schema is refused with an error, not a panic.
+	other := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	snk = foreach.NewTableSink(func(context.Context, arrow.Table, int64) error { t.Error("called"); return nil })
+	if err := snk.Open(ctx, sinks.Info{Schema: other, Allocator: mem}); err != nil {
+		t.Fatal(err)
+	}
+	w, err = write(t, mem, snk, 2, []int64{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(ctx); err == nil || !strings.Contains(err.Error(), "chunk 0 has schema") {
+		t.Errorf("Commit with another schema: %v", err)
 	}
 }
