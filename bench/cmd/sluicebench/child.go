@@ -46,6 +46,8 @@ type result struct {
 
 	// StartRSS is the resident set size in bytes before the first round.
 	StartRSS int64 `json:"startRSS"`
+	// BufferedMax is the largest totalPrefetchedBytes of the source seen (full-buffer runs).
+	BufferedMax int64 `json:"bufferedMax,omitempty"`
 
 	Plan string `json:"plan,omitempty"` // the query's Explain, or what the baseline does
 }

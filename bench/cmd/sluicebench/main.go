@@ -63,6 +63,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"syscall"
+	"time"
 )
 
 // config is what the parent passes to the server and to every child, as JSON.
@@ -74,7 +75,12 @@ type config struct {
 	FetchBuffer     string `json:"fetchBuffer,omitempty"` // fetchBufferSize of the main runs; "" is the source's default
 	RSSShards       int    `json:"rssShards"`
 	RSSBuffer       string `json:"rssBuffer"`
-	Quick           bool   `json:"quick,omitempty"`
+	// RSSPause: the slow consumer of the full-buffer runs holds a micro-batch until the
+	// buffer is full or has not grown for this long.
+	RSSPause time.Duration `json:"rssPause"`
+	// RSSMemLimit is the GOMEMLIMIT of rss-full-limit.
+	RSSMemLimit string `json:"rssMemLimit"`
+	Quick       bool   `json:"quick,omitempty"`
 
 	// Set by the parent for the children.
 	Endpoint     string `json:"endpoint,omitempty"`     // the main stream's server
@@ -104,8 +110,10 @@ func main() {
 	flag.IntVar(&cfg.Rounds, "rounds", 10, "complete reads of the stream per run")
 	flag.StringVar(&cfg.FetchBuffer, "fetch-buffer", "", "fetchBufferSize of the main pipeline runs (default: the source's, 20gb)")
 	flag.StringVar(&memDir, "memprofile", "", "sample each child's memory, print where it was at its peak RSS and write a heap profile at that peak to `dir`/NAME.heap")
-	flag.IntVar(&cfg.RSSShards, "rss-shards", 40, "shards of the wide stream of the memory run (rss-wide)")
-	flag.StringVar(&cfg.RSSBuffer, "rss-buffer", "128mb", "fetchBufferSize of the memory run; the wide stream holds several times more")
+	flag.IntVar(&cfg.RSSShards, "rss-shards", 100, "shards of the wide stream of the memory runs (rss-*)")
+	flag.StringVar(&cfg.RSSBuffer, "rss-buffer", "512mb", "fetchBufferSize of the memory runs (rss-*); the wide stream should hold about twice as much")
+	flag.DurationVar(&cfg.RSSPause, "rss-pause", 300*time.Millisecond, "the slow consumer of the full-buffer memory runs (rss-full*) holds each micro-batch until the buffer is full or has not grown for this long")
+	flag.StringVar(&cfg.RSSMemLimit, "rss-memlimit", "", "GOMEMLIMIT of rss-full-limit (default: fetchBufferSize × 5/4 + 40 MiB)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -120,7 +128,7 @@ func main() {
 		if *quick {
 			cfg.Quick = true
 			cfg.Shards, cfg.RecordsPerShard, cfg.Rounds = 2, 1000, 1
-			cfg.RSSShards, cfg.RSSBuffer = 4, "2mb"
+			cfg.RSSShards, cfg.RSSBuffer, cfg.RSSPause = 4, "2mb", 20*time.Millisecond
 			*count = 1
 		}
 		var re *regexp.Regexp

@@ -10,8 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/sluicedev/sluice/optspec"
 )
 
 // childTimeout bounds one child process.
@@ -128,6 +131,9 @@ func runChild(ctx context.Context, self string, r run, cfg config, srv *server, 
 	cmd := exec.CommandContext(cctx, self, "-child", r.name, "-config", string(cfgJSON))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if r.memLimit {
+		cmd.Env = append(os.Environ(), "GOMEMLIMIT="+memLimitFor(cfg))
+	}
 	runErr := cmd.Run()
 	if stderr.Len() > 0 {
 		os.Stderr.Write(stderr.Bytes())
@@ -157,3 +163,13 @@ func runChild(ctx context.Context, self string, r run, cfg config, srv *server, 
 }
 
 func secs(ns int64) float64 { return float64(ns) / 1e9 }
+
+// memLimitFor is the GOMEMLIMIT of the rss-full-limit run: -rss-memlimit, or fetchBufferSize
+// × 5/4 + 40 MiB (the recommendation of sources/kinesis's documentation), in bytes.
+func memLimitFor(cfg config) string {
+	if cfg.RSSMemLimit != "" {
+		return cfg.RSSMemLimit
+	}
+	buf, _ := optspec.ParseBytes(cfg.RSSBuffer)
+	return strconv.FormatInt(buf*5/4+40<<20, 10)
+}

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -34,6 +36,9 @@ type run struct {
 	fn func(ctx context.Context, e *env) error
 	// after, if not nil, runs once after the rounds.
 	after func(ctx context.Context, e *env) error
+	// memLimit runs the child with GOMEMLIMIT set from the wide run's fetchBufferSize
+	// (memLimitFor).
+	memLimit bool
 }
 
 // The runs, in the order of the table.
@@ -48,6 +53,9 @@ var runs = []run{
 	// Pipeline 5 reads the stream twice: it counts about 150 words per record.
 	{name: "p5-wordcount", label: "5 source → FromJSON → words of msg → GroupBy(word).Count()", fn: wordCount, rounds: 2},
 	{name: "rss-wide", label: "memory: pipeline 1 on the wide stream", wide: true, fn: sourceOnly},
+	// The full-buffer memory runs: a consumer slower than the stream, so that the buffer fills.
+	{name: "rss-full", label: "memory: pipeline 1 on the wide stream, slow consumer (full buffer)", wide: true, fn: slowConsumer},
+	{name: "rss-full-limit", label: "memory: the same with GOMEMLIMIT (see the notes)", wide: true, fn: slowConsumer, memLimit: true},
 }
 
 func runByName(name string) (run, bool) {
@@ -101,6 +109,11 @@ func (e *env) source(p *pipeline.Pipeline) *pipeline.Stream {
 // output before dir is removed. query returns the rows the query read and the rows its sink
 // received (as reported in the query's progress).
 func (e *env) query(ctx context.Context, build func(src *pipeline.Stream, dir string) *pipeline.DataStreamWriter, verify func() error) (in, out int64, err error) {
+	return e.queryFrom(ctx, e.source, build, verify)
+}
+
+// queryFrom is query with the stream of records from source.
+func (e *env) queryFrom(ctx context.Context, source func(*pipeline.Pipeline) *pipeline.Stream, build func(src *pipeline.Stream, dir string) *pipeline.DataStreamWriter, verify func() error) (in, out int64, err error) {
 	dir, err := os.MkdirTemp(e.cfg.Dir, "round-")
 	if err != nil {
 		return 0, 0, err
@@ -112,7 +125,7 @@ func (e *env) query(ctx context.Context, build func(src *pipeline.Stream, dir st
 		outRows.Add(ev.Progress.Sink.NumOutputRows)
 	}}))
 	defer p.Close(context.WithoutCancel(ctx))
-	w := build(e.source(p), dir).
+	w := build(source(p), dir).
 		Option("checkpointLocation", filepath.Join(dir, "checkpoint")).
 		Trigger(pipeline.AvailableNow())
 	err = e.measure(func() error {
@@ -134,20 +147,100 @@ func (e *env) query(ctx context.Context, build func(src *pipeline.Stream, dir st
 // discard is the sink of pipeline 2: a ForeachBatch that does nothing.
 func discard(context.Context, arrow.RecordBatch, int64) error { return nil }
 
-// sourceOnly is pipeline 1: records → Arrow batches, discarded. The ForeachBatch adds up the
-// data bytes (from the offsets of the binary column, without reading the data), so that the
-// bytes read are checked too.
+// sourceOnly is pipeline 1: records → Arrow batches, discarded. The sink is a ForeachTable
+// (no copy of the micro-batch) that adds up the data bytes (from the offsets of the binary
+// column, without reading the data), so that the bytes read are checked too.
 func sourceOnly(ctx context.Context, e *env) error {
-	dataCol := kinesis.Schema.FieldIndices("data")[0]
 	var data atomic.Int64
 	in, _, err := e.query(ctx, func(src *pipeline.Stream, _ string) *pipeline.DataStreamWriter {
-		return src.WriteStream().ForeachBatch(func(_ context.Context, b arrow.RecordBatch, _ int64) error {
-			if offs := b.Column(dataCol).(*array.Binary).ValueOffsets(); len(offs) > 1 {
-				data.Add(int64(offs[len(offs)-1] - offs[0]))
-			}
+		return src.WriteStream().ForeachTable(func(_ context.Context, t arrow.Table, _ int64) error {
+			data.Add(dataBytes(t))
 			return nil
 		})
 	}, nil)
+	if err != nil {
+		return err
+	}
+	return e.check(in, data.Load())
+}
+
+// dataBytes adds up the bytes of the data column of a table of Kinesis records.
+func dataBytes(t arrow.Table) int64 {
+	var n int64
+	for _, c := range t.Column(kinesis.Schema.FieldIndices("data")[0]).Data().Chunks() {
+		if offs := c.(*array.Binary).ValueOffsets(); len(offs) > 1 {
+			n += int64(offs[len(offs)-1] - offs[0])
+		}
+	}
+	return n
+}
+
+// slowConsumer is pipeline 1 with a consumer slower than the stream: the sink holds each
+// micro-batch until the source's buffer is full (its totalPrefetchedBytes, the micro-batch
+// being written included, within one GetRecords answer of fetchBufferSize), or has stopped
+// growing for -rss-pause (the end of the stream). A sampler keeps the largest
+// totalPrefetchedBytes seen, to show that the buffer was full.
+func slowConsumer(ctx context.Context, e *env) error {
+	o := kinesis.DefaultOptions()
+	kv := e.awsOptions()
+	kv["initialPosition"] = "trim_horizon"
+	kv["fetchBufferSize"] = e.fetchBuffer
+	if err := kinesis.Spec.Parse(&o, kv); err != nil {
+		return err
+	}
+	src, err := kinesis.New(o)
+	if err != nil {
+		return err
+	}
+	buffered := func() int64 {
+		n, _ := strconv.ParseInt(src.Metrics(nil)["totalPrefetchedBytes"], 10, 64)
+		return n
+	}
+	var most atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if n := buffered(); n > most.Load() {
+				most.Store(n)
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		wg.Wait()
+		e.res.BufferedMax = max(e.res.BufferedMax, most.Load())
+	}()
+	// full is the buffer less the largest answer (10,000 records of the stream's size).
+	full := o.FetchBufferSize - int64(e.cfg.RecordSize+20)*10000
+	var data atomic.Int64
+	in, _, err := e.queryFrom(ctx, func(p *pipeline.Pipeline) *pipeline.Stream { return p.ReadStream().Source(src).Load() },
+		func(s *pipeline.Stream, _ string) *pipeline.DataStreamWriter {
+			return s.WriteStream().ForeachTable(func(ctx context.Context, t arrow.Table, _ int64) error {
+				data.Add(dataBytes(t))
+				last, since := buffered(), time.Now()
+				for last < full && time.Since(since) < e.cfg.RSSPause {
+					select {
+					case <-time.After(2 * time.Millisecond):
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+					if n := buffered(); n != last {
+						last, since = n, time.Now()
+					}
+				}
+				return nil
+			})
+		}, nil)
 	if err != nil {
 		return err
 	}
