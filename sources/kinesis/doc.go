@@ -74,11 +74,16 @@
 // (the largest answer so far, or Kinesis' 10 MB limit before the first), so the buffer is
 // overshot by about one answer at most, and prefetching pauses while it is full.
 //
-// Memory: the process holds the buffer, the answers being decoded (a few at a time) and what the
-// micro-batch in flight holds, and Go's collector lets the heap grow to twice the live data
-// before it collects (GOGC 100). For a buffer that really fills (a consumer slower than the
-// stream), set a soft memory limit (GOMEMLIMIT, or debug.SetMemoryLimit) of about twice
-// fetchBufferSize plus 100 MiB; bench/README.md has the measurements. The library sets neither.
+// Memory: fetchBufferSize bounds the payload the source holds, the blocks of the micro-batch
+// being written included (they stay in the buffer until the batch commits). Beside it the
+// process holds the answers being decoded (at most one per core, up to 8, each up to 14 MB of
+// JSON), what the operators and the sink keep (a ForeachBatch sink concatenates the micro-batch
+// into a copy; ForeachTable does not), and Go's collector lets the heap grow to twice the live
+// data before it collects (GOGC 100). For a buffer that really fills (a consumer slower than the
+// stream), set a soft memory limit (GOMEMLIMIT, or debug.SetMemoryLimit) of about
+// fetchBufferSize × 5/4 + 40 MiB, more if the operators keep state: with a full 512 MiB buffer
+// the process then peaked at about 1.4× fetchBufferSize, against 1.6-1.9× without the limit
+// (bench/README.md). The library sets neither.
 //
 // Prefetched data is made available to micro-batches in "prefetch steps", as the reference
 // describes for maxFetchDuration: a shard's buffered blocks are released together once the
