@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"maps"
 	"math/rand/v2"
@@ -34,7 +35,7 @@ func TestSIGKILLRestart(t *testing.T) {
 	cp, out := filepath.Join(tmp, "checkpoint"), filepath.Join(tmp, "out")
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	start := func(args ...string) (*exec.Cmd, *bufio.Reader) {
-		cmd := exec.Command(bin, append([]string{"-checkpoint", cp, "-out", out}, args...)...)
+		cmd := childCommand(t, bin, append([]string{"-checkpoint", cp, "-out", out}, args...)...)
 		cmd.Stderr = os.Stderr
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
@@ -137,7 +138,7 @@ func runKilled(t *testing.T, bin string, kills int, args ...string) map[int64][]
 		}
 	}
 	run := func(extra ...string) *exec.Cmd {
-		cmd := exec.Command(bin, append(append([]string(nil), args...), extra...)...)
+		cmd := childCommand(t, bin, append(append([]string(nil), args...), extra...)...)
 		cmd.Stderr = os.Stderr
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
@@ -287,4 +288,15 @@ func checkStateful(t *testing.T, mode string, batches map[int64][]map[string]any
 			t.Fatalf("%d pairs over %d batches of 101 rows; want %d", len(pairs), len(ids), want)
 		}
 	}
+}
+
+// childCommand is exec.Command for a test's child process, killed if it is still running
+// after 5 minutes (a hung child fails the test instead of hanging the suite), with a bounded
+// wait for its output pipes.
+func childCommand(t *testing.T, name string, args ...string) *exec.Cmd {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.WaitDelay = 10 * time.Second
+	return cmd
 }

@@ -309,8 +309,12 @@ func TestStopFinishesBatchInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-entered
-	stopped := make(chan error)
+	select {
+	case <-entered:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the first batch did not reach MapBatch within 30s: status %+v, err %v", q.Status(), q.Err())
+	}
+	stopped := make(chan error, 1)
 	go func() { stopped <- q.Stop(context.Background()) }()
 	select {
 	case <-stopped:
@@ -318,8 +322,13 @@ func TestStopFinishesBatchInFlight(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 	close(release)
-	if err := <-stopped; err != nil {
-		t.Fatal(err)
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Stop did not return within 30s of releasing the batch in flight")
 	}
 	if diff := cmp.Diff([]int64{0}, rec.committed); diff != "" {
 		t.Errorf("committed (-want +got):\n%s", diff)
@@ -349,7 +358,11 @@ func TestCancelAbandonsBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-entered
+	select {
+	case <-entered:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the first batch did not reach MapBatch within 30s: status %+v, err %v", q.Status(), q.Err())
+	}
 	cancel()
 	if err := await(t, q); err != nil {
 		t.Fatalf("cancelled query: %v; want nil (a stop, not a failure)", err)
@@ -418,7 +431,11 @@ func TestOperatorError(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = await(t, q)
-	<-done
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the listener's Terminated was not called within 30s of the query's end")
+	}
 	var be *pipeline.BatchError
 	if !errors.As(err, &be) || be.BatchID != 0 || be.Stage != "operator MapBatch" || !errors.Is(err, boom) || terminated != err {
 		t.Errorf("got %v (listener %v); want BatchError{0, operator MapBatch, boom}", err, terminated)

@@ -2,6 +2,7 @@ package file_test
 
 import (
 	"bufio"
+	"context"
 	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
@@ -85,7 +86,7 @@ func crashCycle(t *testing.T, bin, format, checkpoint string, tgt crashTarget) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
 	start := func(args ...string) *exec.Cmd {
 		args = slices.Concat([]string{"-checkpoint", checkpoint, "-out", tgt.out, "-format", format}, tgt.args, args)
-		cmd := exec.Command(bin, args...)
+		cmd := childCommand(t, bin, args...)
 		cmd.Stderr = testkit.Writer(t) // Wait returns only after the last line is logged
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
@@ -205,4 +206,15 @@ func s3List(t *testing.T, client *s3.Client, bucket, prefix string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// childCommand is exec.Command for a test's child process, killed if it is still running
+// after 5 minutes (a hung child fails the test instead of hanging the suite), with a bounded
+// wait for its output pipes.
+func childCommand(t *testing.T, name string, args ...string) *exec.Cmd {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.WaitDelay = 10 * time.Second
+	return cmd
 }

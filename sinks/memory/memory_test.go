@@ -324,7 +324,9 @@ func TestReadWhileWriting(t *testing.T) {
 	s := open(t, mem, sinks.Append)
 	const batches = 50
 	var wg sync.WaitGroup
+	written := make(chan struct{}) // closed when the writer stops, whether or not all committed
 	wg.Go(func() {
+		defer close(written)
 		for i := range int64(batches) {
 			if err := commit(t, mem, s, i, []row{{"w", i}}); err != nil {
 				t.Error(err)
@@ -332,6 +334,13 @@ func TestReadWhileWriting(t *testing.T) {
 		}
 	})
 	for n := int64(0); n < batches; {
+		select {
+		case <-written:
+			if got := s.NumRows(); got < batches {
+				t.Fatalf("the writer stopped with %d of %d rows committed", got, batches)
+			}
+		default:
+		}
 		n = s.NumRows()
 		rows := s.Rows()
 		if int64(len(rows)) < n {

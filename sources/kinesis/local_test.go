@@ -405,11 +405,15 @@ func TestStreamRecreatedLocal(t *testing.T) {
 	if _, err := c.DeleteStream(t.Context(), &kinesis.DeleteStreamInput{StreamName: aws.String(name)}); err != nil {
 		t.Fatal(err)
 	}
+	deleteDeadline := time.Now().Add(time.Minute)
 	for {
 		_, err := c.DescribeStreamSummary(t.Context(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
 		var nf *types.ResourceNotFoundException
 		if errors.As(err, &nf) {
 			break
+		}
+		if time.Now().After(deleteDeadline) {
+			t.Fatalf("stream %s still exists a minute after DeleteStream (last DescribeStreamSummary error: %v)", name, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -2,6 +2,7 @@ package kinesis
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -34,7 +35,7 @@ func TestSIGKILL(t *testing.T) {
 	}
 	cp, out := filepath.Join(dir, "checkpoint"), filepath.Join(dir, "out")
 	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "-endpoint", ep, "-stream", name, "-checkpoint", cp, "-out", out)
+		cmd := childCommand(t, bin, "-endpoint", ep, "-stream", name, "-checkpoint", cp, "-out", out)
 		cmd.Stderr = os.Stderr
 		stdout, _ := cmd.StdoutPipe()
 		if err := cmd.Start(); err != nil {
@@ -116,3 +117,14 @@ func readRows(t *testing.T, dir string) []row {
 }
 
 func countRows(t *testing.T, dir string) int { return len(readRows(t, dir)) }
+
+// childCommand is exec.Command for a test's child process, killed if it is still running
+// after 5 minutes (a hung child fails the test instead of hanging the suite), with a bounded
+// wait for its output pipes.
+func childCommand(t *testing.T, name string, args ...string) *exec.Cmd {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.WaitDelay = 10 * time.Second
+	return cmd
+}
