@@ -1,8 +1,6 @@
 package pipeline_test
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"maps"
 	"math/rand/v2"
@@ -12,11 +10,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sluicedev/sluice/internal/testkit"
 )
 
 // TestSIGKILLRestart kills a running query process with SIGKILL at random moments, restarts it
@@ -27,48 +25,10 @@ func TestSIGKILLRestart(t *testing.T) {
 		t.Skip("builds and runs a program")
 	}
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "crashy")
-	build := exec.Command("go", "build", "-o", bin, "github.com/sluicedev/sluice/internal/testprog/crashy")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := testkit.BuildProgram(t, "github.com/sluicedev/sluice/internal/testprog/crashy")
 	cp, out := filepath.Join(tmp, "checkpoint"), filepath.Join(tmp, "out")
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
-	start := func(args ...string) (*exec.Cmd, *bufio.Reader) {
-		cmd := childCommand(t, bin, append([]string{"-checkpoint", cp, "-out", out}, args...)...)
-		cmd.Stderr = os.Stderr
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		r := bufio.NewReader(stdout)
-		line, err := r.ReadString('\n')
-		if err != nil || strings.TrimSpace(line) != "started" {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("process did not start: %q %v", line, err)
-		}
-		return cmd, r
-	}
 	kills := 6
-	for i := range kills {
-		cmd, _ := start()
-		time.Sleep(time.Duration(50+rng.IntN(250)) * time.Millisecond)
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		err := cmd.Wait()
-		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
-			t.Fatalf("run %d ended before the kill: %v", i, err)
-		}
-	}
-	cmd, _ := start("-available-now")
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("final run: %v", err)
-	}
+	runKilled(t, bin, kills, "-checkpoint", cp, "-out", out)
 
 	files, _ := filepath.Glob(filepath.Join(out, "batch-*.jsonl"))
 	var values []int64
@@ -107,12 +67,7 @@ func TestSIGKILLStateful(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs a program")
 	}
-	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "crashy")
-	build := exec.Command("go", "build", "-o", bin, "github.com/sluicedev/sluice/internal/testprog/crashy")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := testkit.BuildProgram(t, "github.com/sluicedev/sluice/internal/testprog/crashy")
 	for _, mode := range []string{"update", "complete", "append", "dedup"} {
 		t.Run(mode, func(t *testing.T) {
 			dir := t.TempDir()
@@ -138,31 +93,12 @@ func runKilled(t *testing.T, bin string, kills int, args ...string) map[int64][]
 		}
 	}
 	run := func(extra ...string) *exec.Cmd {
-		cmd := childCommand(t, bin, append(append([]string(nil), args...), extra...)...)
-		cmd.Stderr = os.Stderr
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		line, err := bufio.NewReader(stdout).ReadString('\n')
-		if err != nil || strings.TrimSpace(line) != "started" {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("process did not start: %q %v", line, err)
-		}
-		return cmd
+		return testkit.StartChild(t, os.Stderr, bin, append(append([]string(nil), args...), extra...)...)
 	}
 	for i := range kills {
 		cmd := run()
 		time.Sleep(time.Duration(50+rng.IntN(250)) * time.Millisecond)
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		err := cmd.Wait()
-		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
+		if killed, err := testkit.KillChild(cmd); !killed {
 			t.Fatalf("run %d ended before the kill: %v", i, err)
 		}
 	}
@@ -288,15 +224,4 @@ func checkStateful(t *testing.T, mode string, batches map[int64][]map[string]any
 			t.Fatalf("%d pairs over %d batches of 101 rows; want %d", len(pairs), len(ids), want)
 		}
 	}
-}
-
-// childCommand is exec.Command for a test's child process, killed if it is still running
-// after 5 minutes (a hung child fails the test instead of hanging the suite), with a bounded
-// wait for its output pipes.
-func childCommand(t *testing.T, name string, args ...string) *exec.Cmd {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	t.Cleanup(cancel)
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.WaitDelay = 10 * time.Second
-	return cmd
 }

@@ -1,5 +1,6 @@
 // Package testkit holds what the project's tests share: an Arrow allocator that fails the test
-// if anything is left allocated, and a logger that writes to the test's log on request.
+// if anything is left allocated, a logger that writes to the test's log on request, and the
+// child processes of the crash tests (build, start, SIGKILL).
 package testkit
 
 import (

@@ -1,14 +1,11 @@
 package file_test
 
 import (
-	"bufio"
-	"context"
 	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,11 +28,7 @@ func TestSIGKILLRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs a program")
 	}
-	bin := filepath.Join(t.TempDir(), "crashprog")
-	build := exec.Command("go", "build", "-o", bin, "github.com/sluicedev/sluice/internal/testprog/filesinkcrash")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := testkit.BuildProgram(t, "github.com/sluicedev/sluice/internal/testprog/filesinkcrash")
 	for _, format := range []string{"parquet", "json"} {
 		t.Run(format, func(t *testing.T) {
 			t.Parallel()
@@ -86,32 +79,13 @@ func crashCycle(t *testing.T, bin, format, checkpoint string, tgt crashTarget) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
 	start := func(args ...string) *exec.Cmd {
 		args = slices.Concat([]string{"-checkpoint", checkpoint, "-out", tgt.out, "-format", format}, tgt.args, args)
-		cmd := childCommand(t, bin, args...)
-		cmd.Stderr = testkit.Writer(t) // Wait returns only after the last line is logged
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		line, err := bufio.NewReader(stdout).ReadString('\n')
-		if err != nil || strings.TrimSpace(line) != "started" {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("process did not start: %q %v", line, err)
-		}
-		return cmd
+		return testkit.StartChild(t, nil, bin, args...)
 	}
 	orphansSeen := 0
 	for i := range kills {
 		cmd := start()
 		time.Sleep(time.Duration(50+rng.IntN(250)) * time.Millisecond)
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		err := cmd.Wait()
-		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
+		if killed, err := testkit.KillChild(cmd); !killed {
 			t.Fatalf("run %d ended before the kill: %v", i, err)
 		}
 		orphansSeen += len(uncommitted(t, tgt))
@@ -206,15 +180,4 @@ func s3List(t *testing.T, client *s3.Client, bucket, prefix string) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// childCommand is exec.Command for a test's child process, killed if it is still running
-// after 5 minutes (a hung child fails the test instead of hanging the suite), with a bounded
-// wait for its output pipes.
-func childCommand(t *testing.T, name string, args ...string) *exec.Cmd {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	t.Cleanup(cancel)
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.WaitDelay = 10 * time.Second
-	return cmd
 }

@@ -2,18 +2,17 @@ package kinesis
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sluicedev/sluice/internal/localaws"
+	"github.com/sluicedev/sluice/internal/testkit"
 )
 
 // TestSIGKILL runs a checkpointed query in another process (internal/testprog/kinesisreader) and kills it
@@ -28,31 +27,12 @@ func TestSIGKILL(t *testing.T) {
 	c := localaws.KinesisClient(t, ep)
 	name := localaws.CreateStream(t, c, 3)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "crashreader")
-	build := exec.Command("go", "build", "-o", bin, "github.com/sluicedev/sluice/internal/testprog/kinesisreader")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := testkit.BuildProgram(t, "github.com/sluicedev/sluice/internal/testprog/kinesisreader")
 	cp, out := filepath.Join(dir, "checkpoint"), filepath.Join(dir, "out")
 	start := func() *exec.Cmd {
-		cmd := childCommand(t, bin, "-endpoint", ep, "-stream", name, "-checkpoint", cp, "-out", out)
-		cmd.Stderr = os.Stderr
-		stdout, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		if strings.TrimSpace(line) != "started" {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("crashreader said %q", line)
-		}
-		return cmd
+		return testkit.StartChild(t, os.Stderr, bin, "-endpoint", ep, "-stream", name, "-checkpoint", cp, "-out", out)
 	}
-	kill := func(cmd *exec.Cmd) {
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-	}
+	kill := func(cmd *exec.Cmd) { testkit.KillChild(cmd) }
 	var want []localaws.Record
 	for round := range 4 {
 		rs := records("r"+string(rune('a'+round)), 800, 25)
@@ -117,14 +97,3 @@ func readRows(t *testing.T, dir string) []row {
 }
 
 func countRows(t *testing.T, dir string) int { return len(readRows(t, dir)) }
-
-// childCommand is exec.Command for a test's child process, killed if it is still running
-// after 5 minutes (a hung child fails the test instead of hanging the suite), with a bounded
-// wait for its output pipes.
-func childCommand(t *testing.T, name string, args ...string) *exec.Cmd {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	t.Cleanup(cancel)
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.WaitDelay = 10 * time.Second
-	return cmd
-}
