@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,15 +28,16 @@ import (
 // the end, through the source protocol (InitialOffset, then LatestOffset, Read and Commit until
 // every record was emitted), and reports records/s and MB/s of record data, and records per
 // CPU-second of the process (records/cpu-s; user plus system time, the fake server's
-// included). Each shard holds one GetRecords answer of 10,000 JSON records of about 1 KB, so
-// the per-shard rate limits (which pace the calls after the first) do not apply and the
-// numbers are the source's own: HTTP, decoding the answers into Arrow, buffering and Read. The
-// fake server runs in the same process, on the same cores. BenchmarkGetRecordsLimit is the
-// bar it is measured against.
+// included). The stream is a fakekinesis.Logs (startLogs): each shard holds one GetRecords
+// answer of 10,000 JSON log events of 1,000 bytes, so the per-shard rate limits (which pace the
+// calls after the first) do not apply and the numbers are the source's own: HTTP, decoding the
+// answers into Arrow, buffering and Read. The shards are open, so no shard's end is read. The
+// fake server runs in the same process, on the same cores. BenchmarkGetRecordsLimit is the bar
+// it is measured against.
 func BenchmarkKinesisSource(b *testing.B) {
 	for _, shards := range []int{1, 8} {
 		b.Run(fmt.Sprintf("shards=%d", shards), func(b *testing.B) {
-			srv := fakekinesis.Start(fakekinesis.Config{Shards: shards, RecordsPerShard: 10000, RecordSize: 1000})
+			logs, srv := startLogs(shards)
 			defer srv.Close()
 			cfg := aws.Config{
 				Region:       "us-east-1",
@@ -48,14 +50,14 @@ func BenchmarkKinesisSource(b *testing.B) {
 			o.InitialPosition = kinesis.InitialPosition{Kind: kinesis.TrimHorizon}
 			o.MaxFetchDuration = time.Millisecond
 			mem := memory.NewGoAllocator()
-			readAll(b, o, mem, int64(srv.Records())) // warm up: grow the heap to its working size
+			readAll(b, o, mem, int64(logs.Records())) // warm up: grow the heap to its working size
 			var rows, dataBytes int64
 			var elapsed time.Duration
 			b.ReportAllocs()
 			cpu0 := fakekinesis.ProcessCPU()
 			for b.Loop() {
 				t0 := time.Now()
-				n, d := readAll(b, o, mem, int64(srv.Records()))
+				n, d := readAll(b, o, mem, int64(logs.Records()))
 				elapsed += time.Since(t0)
 				rows += n
 				dataBytes += d
@@ -63,6 +65,15 @@ func BenchmarkKinesisSource(b *testing.B) {
 			reportRates(b, rows, dataBytes, elapsed, fakekinesis.ProcessCPU()-cpu0)
 		})
 	}
+}
+
+// startLogs starts a fake stream of shards shards, each one GetRecords answer of 10,000 JSON
+// log events of 1,000 bytes, served over loopback HTTP in this process. The shards are open,
+// as a live stream's: the source reads the records and no shard's end, which would make it
+// list the stream again to look for children.
+func startLogs(shards int) (*fakekinesis.Logs, *httptest.Server) {
+	logs := fakekinesis.NewLogs(fakekinesis.LogConfig{Shards: shards, RecordsPerShard: 10000, RecordSize: 1000, OpenShards: true})
+	return logs, httptest.NewServer(logs)
 }
 
 // reportRates reports records/s, MB/s of record data, records/cpu-s and allocations per record.
@@ -86,7 +97,7 @@ func reportRates(b *testing.B, rows, dataBytes int64, elapsed, cpu time.Duration
 func BenchmarkGetRecordsLimit(b *testing.B) {
 	for _, shards := range []int{1, 8} {
 		b.Run(fmt.Sprintf("shards=%d", shards), func(b *testing.B) {
-			srv := fakekinesis.Start(fakekinesis.Config{Shards: shards, RecordsPerShard: 10000, RecordSize: 1000})
+			logs, srv := startLogs(shards)
 			defer srv.Close()
 			client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 			defer client.CloseIdleConnections()
@@ -118,7 +129,7 @@ func BenchmarkGetRecordsLimit(b *testing.B) {
 				elapsed += time.Since(t0)
 			}
 			reportRates(b, rows.Load(), dataBytes.Load(), elapsed, fakekinesis.ProcessCPU()-cpu0)
-			if want := int64(b.N * srv.Records()); rows.Load() != want {
+			if want := int64(b.N * logs.Records()); rows.Load() != want {
 				b.Fatalf("%d records, want %d", rows.Load(), want)
 			}
 		})

@@ -25,6 +25,7 @@ const streamName = "bench"
 type serverStats struct {
 	Main, Wide          fakekinesis.LogStats
 	GetRecordsCalls     int64
+	GetRecordsThrottled int64 // 0: the streams do not throttle (LogConfig.ThrottleEvery)
 	PutCalls, PutRefuse int64
 	PutRecords, PutData int64
 	CPUNs               int64 // user + system time of the server process
@@ -50,8 +51,9 @@ func serveMain(ctx context.Context, cfgJSON string) error {
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 		json.NewEncoder(w).Encode(serverStats{
 			Main: primary.Stats(), Wide: wide.Stats(),
-			GetRecordsCalls: primary.GetRecordsCalls.Load() + wide.GetRecordsCalls.Load(),
-			PutCalls:        primary.Puts.Calls.Load(), PutRefuse: primary.Puts.Refused.Load(),
+			GetRecordsCalls:     primary.GetRecordsCalls.Load() + wide.GetRecordsCalls.Load(),
+			GetRecordsThrottled: primary.GetRecordsThrottled.Load() + wide.GetRecordsThrottled.Load(),
+			PutCalls:            primary.Puts.Calls.Load(), PutRefuse: primary.Puts.Refused.Load(),
 			PutRecords: primary.Puts.Records.Load(), PutData: primary.Puts.DataBytes.Load(),
 			CPUNs: ru.Utime.Nano() + ru.Stime.Nano(),
 		})

@@ -1,3 +1,13 @@
+// Package fakekinesis is a fast in-process fake of Kinesis Data Streams for benchmarks and
+// tests. Logs, an http.Handler, speaks the JSON 1.1 protocol of aws-sdk-go-v2 (ListShards,
+// DescribeStreamSummary, GetShardIterator, GetRecords and PutRecords) and serves deterministic
+// JSON log events (LogEvent) as fast as it can write them, so that a benchmark measures the
+// client, not the server. A GetRecords answer carries up to 10,000 records and
+// MillisBehindLatest. The server checks no signatures and never throttles unless
+// LogConfig.ThrottleEvery asks it to.
+//
+// Puts counts and checks PutRecords calls against the limits of Kinesis; ProcessCPU measures
+// the process's CPU time for benchmarks that report records per CPU-second.
 package fakekinesis
 
 import (
@@ -28,6 +38,19 @@ type LogConfig struct {
 	RecordSize int
 	// MaxPerResponse caps the records of one GetRecords answer (default and maximum 10,000).
 	MaxPerResponse int
+	// ThrottleEvery, if positive, answers every ThrottleEvery-th GetRecords call, counted
+	// across the server (all shards), as Kinesis answers a call over a shard's read limits:
+	// HTTP 400 with ProvisionedThroughputExceededException ("Rate exceeded for shard ..."),
+	// without records and without advancing the iterator, so the same iterator may be
+	// used again. A call whose iterator is invalid fails with InvalidArgumentException
+	// instead, though it is counted. 0 never throttles.
+	ThrottleEvery int
+	// OpenShards keeps the shards open, as those of a live stream that nobody writes to:
+	// ListShards gives no ending sequence numbers and GetRecords always gives a
+	// NextShardIterator (at a shard's end, an answer without records). A reader that knows how
+	// many records to expect then reads them without the work a shard's end brings (a
+	// consumer that waits for the end waits forever).
+	OpenShards bool
 }
 
 // LogEvents is how many distinct events (LogEvent 0 to LogEvents-1) a Logs server serves:
@@ -83,25 +106,31 @@ type LogStats struct {
 	Errors, ErrorDataBytes int64
 }
 
-// Logs is a fake Kinesis stream of log events (LogEvent) for end-to-end benchmarks, served
+// Logs is a fake Kinesis stream of log events (LogEvent) for benchmarks and tests, served
 // with net/http (it is an http.Handler). It speaks the JSON 1.1 protocol of aws-sdk-go-v2:
 // DescribeStreamSummary, ListShards, GetShardIterator (TRIM_HORIZON, LATEST, AT_ and
 // AFTER_SEQUENCE_NUMBER, AT_TIMESTAMP), GetRecords and PutRecords. It checks no signatures and
-// never throttles.
+// never throttles unless LogConfig.ThrottleEvery asks it to.
 //
-// Unlike Server, every shard is closed: once a shard's records have been read, GetRecords
-// answers without a NextShardIterator and ListShards gives the shard's ending sequence number.
-// So a reader sees the end of the stream at once, and every consumer (an AvailableNow query, a
-// GetRecords loop) stops after one answer per shard of up to 10,000 records, which Kinesis'
-// read limits (one call, then pacing at 2 MiB/s per shard) do not slow down.
+// Record i of shard s has sequence number "4965", s in 12 digits and i in 40 (56 digits,
+// increasing within a shard), data LogEvent(i % LogEvents, RecordSize) and the event's user
+// as partition key. Unless LogConfig.OpenShards, every shard is closed: once a shard's records
+// have been read, GetRecords answers without a NextShardIterator and ListShards gives the
+// shard's ending sequence number. So a reader sees the end of the stream at once, and every
+// consumer (an AvailableNow query, a GetRecords loop) stops after one answer per shard of up to
+// 10,000 records, which Kinesis' read limits (one call, then pacing at 2 MiB/s per shard) do
+// not slow down.
 //
 // PutRecords calls for the stream are counted and discarded by Puts; the records do not join
 // the stream.
 type Logs struct {
 	// Puts receives the PutRecords calls.
 	Puts Puts
-	// GetRecordsCalls counts GetRecords calls.
+	// GetRecordsCalls counts GetRecords calls, throttled ones included.
 	GetRecordsCalls atomic.Int64
+	// GetRecordsThrottled counts the GetRecords calls answered with
+	// ProvisionedThroughputExceededException (LogConfig.ThrottleEvery).
+	GetRecordsThrottled atomic.Int64
 
 	cfg     LogConfig
 	created time.Time
@@ -152,6 +181,9 @@ func NewLogs(cfg LogConfig) *Logs {
 	s.stats = LogStats{Records: s.stats.Records * sh, DataBytes: s.stats.DataBytes * sh, Errors: s.stats.Errors * sh, ErrorDataBytes: s.stats.ErrorDataBytes * sh}
 	return s
 }
+
+// Records returns the number of records of the stream: Shards × RecordsPerShard.
+func (s *Logs) Records() int { return s.cfg.Shards * s.cfg.RecordsPerShard }
 
 // Config returns the configuration, with the defaults applied.
 func (s *Logs) Config() LogConfig { return s.cfg }
@@ -221,8 +253,12 @@ func (s *Logs) listShards(w http.ResponseWriter, body []byte) {
 		lo := new(big.Int).Div(new(big.Int).Mul(space, big.NewInt(int64(i))), n)
 		hi := new(big.Int).Div(new(big.Int).Mul(space, big.NewInt(int64(i+1))), n)
 		hi.Sub(hi, big.NewInt(1))
-		fmt.Fprintf(&b, `{"ShardId":%q,"HashKeyRange":{"StartingHashKey":"%s","EndingHashKey":"%s"},"SequenceNumberRange":{"StartingSequenceNumber":%q,"EndingSequenceNumber":%q}}`,
-			shardID(i), lo, hi, seq(i, 0), seq(i, s.cfg.RecordsPerShard-1))
+		fmt.Fprintf(&b, `{"ShardId":%q,"HashKeyRange":{"StartingHashKey":"%s","EndingHashKey":"%s"},"SequenceNumberRange":{"StartingSequenceNumber":%q`,
+			shardID(i), lo, hi, seq(i, 0))
+		if !s.cfg.OpenShards {
+			fmt.Fprintf(&b, `,"EndingSequenceNumber":%q`, seq(i, s.cfg.RecordsPerShard-1))
+		}
+		b.WriteString(`}}`)
 	}
 	b.WriteString(`]}`)
 	io.WriteString(w, b.String())
@@ -288,12 +324,18 @@ func (s *Logs) getRecords(w http.ResponseWriter, body []byte) {
 		Limit         int
 	}
 	json.Unmarshal(body, &in)
-	s.GetRecordsCalls.Add(1)
+	n := s.GetRecordsCalls.Add(1)
 	a, b, ok := strings.Cut(in.ShardIterator, "-")
 	sh, err1 := strconv.Atoi(a)
 	pos, err2 := strconv.Atoi(b)
 	if !ok || err1 != nil || err2 != nil || sh < 0 || sh >= s.cfg.Shards || pos < 0 || pos > s.cfg.RecordsPerShard {
 		fail(w, 400, "InvalidArgumentException", "Invalid ShardIterator.")
+		return
+	}
+	if s.cfg.ThrottleEvery > 0 && n%int64(s.cfg.ThrottleEvery) == 0 {
+		s.GetRecordsThrottled.Add(1)
+		fail(w, 400, "ProvisionedThroughputExceededException",
+			"Rate exceeded for shard "+shardID(sh)+" in stream "+s.cfg.Stream+" under account 000000000000.")
 		return
 	}
 	limit := s.cfg.MaxPerResponse
@@ -321,9 +363,44 @@ func (s *Logs) getRecords(w http.ResponseWriter, body []byte) {
 		bw.WriteString(`}`)
 	}
 	bw.WriteString(`],`)
-	if end < s.cfg.RecordsPerShard {
+	if end < s.cfg.RecordsPerShard || s.cfg.OpenShards {
 		fmt.Fprintf(bw, `"NextShardIterator":"%d-%d",`, sh, end)
 	}
 	fmt.Fprintf(bw, `"MillisBehindLatest":%d}`, (s.cfg.RecordsPerShard-end)*10)
 	bw.Flush()
+}
+
+func shardID(i int) string { return fmt.Sprintf("shardId-%012d", i) }
+
+// seq returns record i of shard sh's sequence number: 56 digits.
+func seq(sh, i int) string { return string(appendSeq(nil, sh, i)) }
+
+// appendSeq appends record i of shard sh's sequence number: "4965", the shard in 12 digits,
+// the index in 40.
+func appendSeq(b []byte, sh, i int) []byte {
+	b = append(b, "4965"...)
+	b = appendPadded(b, sh, 12)
+	return appendPadded(b, i, 40)
+}
+
+func appendPadded(b []byte, n, width int) []byte {
+	var d [40]byte
+	k := len(d)
+	for n > 0 || k == len(d) {
+		k--
+		d[k] = byte('0' + n%10)
+		n /= 10
+	}
+	for range width - (len(d) - k) {
+		b = append(b, '0')
+	}
+	return append(b, d[k:]...)
+}
+
+// fail answers with an error of Kinesis: status, the error type in the X-Amzn-Errortype
+// header and the body {"__type":typ,"message":msg}.
+func fail(w http.ResponseWriter, status int, typ, msg string) {
+	w.Header().Set("X-Amzn-Errortype", typ)
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"__type":%q,"message":%q}`, typ, msg)
 }

@@ -187,3 +187,36 @@ func TestPutRecords(t *testing.T) {
 		t.Errorf("after the refused calls: %d calls, %d records, %d refused", s.Puts.Calls.Load(), s.Puts.Records.Load(), s.Puts.Refused.Load())
 	}
 }
+
+// TestOpenShards checks LogConfig.OpenShards: no ending sequence numbers, and a next iterator
+// even at a shard's end.
+func TestOpenShards(t *testing.T) {
+	s := NewLogs(LogConfig{Shards: 2, RecordsPerShard: 30, OpenShards: true})
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	c := newLogsClient(srv.URL)
+	ctx := context.Background()
+	ls, err := c.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("bench")})
+	if err != nil || len(ls.Shards) != 2 {
+		t.Fatalf("ListShards: %v, %v", ls, err)
+	}
+	for _, sh := range ls.Shards {
+		if sh.SequenceNumberRange.EndingSequenceNumber != nil {
+			t.Errorf("shard %s is closed", *sh.ShardId)
+		}
+	}
+	next := aws.String("1-0")
+	for i, want := range []int{30, 0, 0} {
+		out, err := c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: next})
+		for raced := 0; err != nil && strings.Contains(err.Error(), "use of closed network connection") && raced < 3; raced++ {
+			out, err = c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: next}) // the SDK's loopback race (see internal/awshttp)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Records) != want || out.NextShardIterator == nil || *out.NextShardIterator != "1-30" || *out.MillisBehindLatest != 0 {
+			t.Fatalf("call %d: %d records, next %v", i+1, len(out.Records), out.NextShardIterator)
+		}
+		next = out.NextShardIterator
+	}
+}
