@@ -172,7 +172,8 @@ func GoValue(a arrow.Array, i int) any {
 }
 
 // FormatValue formats element i of a for display, as Spark's show() and cast to string do: null
-// as "NULL", binary as "[68 69]", timestamps as "2006-01-02 15:04:05.999999" in UTC, strings as
+// as "NULL", binary as "[68 69]", timestamps as "2006-01-02 15:04:05.999999" in UTC, doubles and
+// floats as Java prints them ("1.0", "1.0E21", "Infinity"; see FormatFloat), strings as
 // they are, structs as "{v1, v2}", lists as "[a, b]" and maps as "{k1 -> v1, k2 -> v2}" (a null
 // inside them as "null").
 func FormatValue(a arrow.Array, i int) string {
@@ -205,7 +206,7 @@ func FormatValue(a arrow.Array, i int) string {
 	}
 	if f, ok := a.(*array.Float32); ok {
 		// Shortest form of the float32, "0.1", not of its float64 widening.
-		return strconv.FormatFloat(float64(f.Value(i)), 'g', -1, 32)
+		return FormatFloat(float64(f.Value(i)), 32)
 	}
 	switch v := GoValue(a, i).(type) {
 	case string:
@@ -229,7 +230,7 @@ func FormatValue(a arrow.Array, i int) string {
 	case uint64:
 		return strconv.FormatUint(v, 10)
 	case float64:
-		return strconv.FormatFloat(v, 'g', -1, 64)
+		return FormatFloat(v, 64)
 	case bool:
 		return strconv.FormatBool(v)
 	case time.Time:
@@ -237,6 +238,40 @@ func FormatValue(a arrow.Array, i int) string {
 	default:
 		return fmt.Sprint(v)
 	}
+}
+
+// FormatFloat formats a double (bitSize 64) or a float (32) as Spark casts it to a string,
+// which is Java's Double.toString: the shortest digits that read back as the same value, in
+// decimal notation with at least one digit after the point when 10^-3 <= |v| < 10^7 ("1.0",
+// "0.001", "1234567.5"), else in scientific notation ("1.0E7", "1.5E-5"); "NaN", "Infinity",
+// "-Infinity".
+func FormatFloat(v float64, bitSize int) string {
+	switch {
+	case math.IsNaN(v):
+		return "NaN"
+	case math.IsInf(v, 1):
+		return "Infinity"
+	case math.IsInf(v, -1):
+		return "-Infinity"
+	}
+	if abs := math.Abs(v); abs == 0 || (abs >= 1e-3 && abs < 1e7) {
+		s := strconv.FormatFloat(v, 'f', -1, bitSize)
+		if !strings.Contains(s, ".") {
+			s += ".0"
+		}
+		return s
+	}
+	s := strconv.FormatFloat(v, 'e', -1, bitSize) // "1.5e-05", "1e+20"
+	mant, exp, _ := strings.Cut(s, "e")
+	if !strings.Contains(mant, ".") {
+		mant += ".0"
+	}
+	sign := ""
+	if exp[0] == '-' {
+		sign = "-"
+	}
+	exp = strings.TrimLeft(exp[1:], "0")
+	return mant + "E" + sign + exp
 }
 
 // formatNested is FormatValue for a value inside a struct, list or map: null as "null".

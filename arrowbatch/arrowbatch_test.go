@@ -227,11 +227,11 @@ var valueCases = []valueCase{
 	{"float32", arrow.PrimitiveTypes.Float32, `[0.1]`, float64(float32(0.1)), "0.1", `0.1`},
 	{"float32 NaN", arrow.PrimitiveTypes.Float32, `["NaN"]`, math.NaN(), "NaN", `"NaN"`},
 	{"float64", arrow.PrimitiveTypes.Float64, `[1.5]`, 1.5, "1.5", `1.5`},
-	{"float64 whole", arrow.PrimitiveTypes.Float64, `[3]`, 3.0, "3", `3`},
-	{"float64 large", arrow.PrimitiveTypes.Float64, `[1e21]`, 1e21, "1e+21", `1e+21`},
+	{"float64 whole", arrow.PrimitiveTypes.Float64, `[3]`, 3.0, "3.0", `3`},
+	{"float64 large", arrow.PrimitiveTypes.Float64, `[1e21]`, 1e21, "1.0E21", `1e+21`},
 	{"float64 NaN", arrow.PrimitiveTypes.Float64, `["NaN"]`, math.NaN(), "NaN", `"NaN"`},
-	{"float64 +Inf", arrow.PrimitiveTypes.Float64, `["+Inf"]`, math.Inf(1), "+Inf", `"Infinity"`},
-	{"float64 -Inf", arrow.PrimitiveTypes.Float64, `["-Inf"]`, math.Inf(-1), "-Inf", `"-Infinity"`},
+	{"float64 +Inf", arrow.PrimitiveTypes.Float64, `["+Inf"]`, math.Inf(1), "Infinity", `"Infinity"`},
+	{"float64 -Inf", arrow.PrimitiveTypes.Float64, `["-Inf"]`, math.Inf(-1), "-Infinity", `"-Infinity"`},
 	{"bool", arrow.FixedWidthTypes.Boolean, `[true]`, true, "true", `true`},
 	{"timestamp s", &arrow.TimestampType{Unit: arrow.Second}, `[1710003845]`, t0.Truncate(time.Second), "2024-03-09 17:04:05", `"2024-03-09T17:04:05Z"`},
 	{"timestamp ms", &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}, `[1710003845123]`, t0.Truncate(time.Millisecond), "2024-03-09 17:04:05.123", `"2024-03-09T17:04:05.123Z"`},
@@ -441,6 +441,41 @@ func TestFormatNested(t *testing.T) {
 	}{{structs, 0, "{7, null}"}, {structs, 1, "NULL"}, {maps, 0, "{a -> 1, b -> null}"}} {
 		if got := arrowbatch.FormatValue(tc.a, tc.i); got != tc.want {
 			t.Errorf("FormatValue(%s, %d) = %q; want %q", tc.a.DataType(), tc.i, got, tc.want)
+		}
+	}
+}
+
+// TestFormatFloat: doubles and floats print as Spark casts them to strings (Java's
+// Double.toString and Float.toString).
+func TestFormatFloat(t *testing.T) {
+	for _, tt := range []struct {
+		v    float64
+		bits int
+		want string
+	}{
+		{0, 64, "0.0"},
+		{math.Copysign(0, -1), 64, "-0.0"},
+		{1, 64, "1.0"},
+		{-2, 64, "-2.0"},
+		{0.1, 64, "0.1"},
+		{0.001, 64, "0.001"},
+		{0.000999, 64, "9.99E-4"},
+		{1.5e-5, 64, "1.5E-5"},
+		{1234567.5, 64, "1234567.5"},
+		{9999999, 64, "9999999.0"},
+		{1e7, 64, "1.0E7"},
+		{12345678.9, 64, "1.23456789E7"},
+		{1e21, 64, "1.0E21"},
+		{-1e-300, 64, "-1.0E-300"},
+		{math.MaxFloat64, 64, "1.7976931348623157E308"},
+		{float64(float32(0.1)), 32, "0.1"},
+		{float64(float32(3.4e38)), 32, "3.4E38"},
+		{math.NaN(), 64, "NaN"},
+		{math.Inf(1), 64, "Infinity"},
+		{math.Inf(-1), 32, "-Infinity"},
+	} {
+		if got := arrowbatch.FormatFloat(tt.v, tt.bits); got != tt.want {
+			t.Errorf("FormatFloat(%v, %d) = %q, want %q", tt.v, tt.bits, got, tt.want)
 		}
 	}
 }

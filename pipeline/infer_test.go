@@ -256,7 +256,7 @@ func TestDocumentsInferred(t *testing.T) {
 	if diff := cmp.Diff(want, out.columns); diff != "" {
 		t.Errorf("columns (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{`1 | info | NULL | k0`, `2.5 | NULL | [a] | k1`}, out.rows); diff != "" {
+	if diff := cmp.Diff([]string{`1.0 | info | NULL | k0`, `2.5 | NULL | [a] | k1`}, out.rows); diff != "" {
 		t.Errorf("rows (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{""}, src.starts); diff != "" {
@@ -278,7 +278,7 @@ func TestDocumentsInferred(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{`3 | warn | NULL | k2`}, out.rows); diff != "" {
+	if diff := cmp.Diff([]string{`3.0 | warn | NULL | k2`}, out.rows); diff != "" {
 		t.Errorf("rows after restart (-want +got):\n%s", diff)
 	}
 	if len(src.starts) != 0 {
