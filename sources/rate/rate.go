@@ -11,6 +11,7 @@
 package rate
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -97,12 +98,18 @@ type offset struct {
 	Rows    int64 `json:"rows"`
 }
 
+// decode reads an offset that encode wrote: both fields, nothing else, rows not negative.
 func decode(o sources.Offset) (offset, error) {
-	var off offset
-	if err := json.Unmarshal(o, &off); err != nil || off.Rows < 0 {
-		return off, fmt.Errorf("rate: invalid offset %s", o)
+	var raw struct {
+		StartMs *int64 `json:"startMs"`
+		Rows    *int64 `json:"rows"`
 	}
-	return off, nil
+	dec := json.NewDecoder(bytes.NewReader(o))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil || dec.More() || raw.StartMs == nil || raw.Rows == nil || *raw.Rows < 0 {
+		return offset{}, fmt.Errorf(`rate: invalid offset %q: want {"startMs": <ms>, "rows": <rows, at least 0>}`, o)
+	}
+	return offset{StartMs: *raw.StartMs, Rows: *raw.Rows}, nil
 }
 
 func encode(o offset) sources.Offset {

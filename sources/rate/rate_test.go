@@ -398,8 +398,9 @@ func TestRateInvalidOffsets(t *testing.T) {
 	src, _ := newRate(t, mem, rate.DefaultOptions())
 	mb := newMicroBatch(t, mem, rate.MicroBatchOptions{RowsPerBatch: 1, NumPartitions: 1})
 	good := off(5, 0)
-	for _, bad := range []string{`not json`, `{"startMs":5,"rows":-1}`, `[1]`, `{"startMs":"5","rows":0}`, ``} {
-		want := "rate: invalid offset " + bad
+	for _, bad := range []string{`not json`, `{"startMs":5,"rows":-1}`, `[1]`, `{"startMs":"5","rows":0}`, ``,
+		`{}`, `{"rows":3}`, `{"startMs":5}`, `{"startMs":5,"rows":3,"extra":1}`, `{"startMs":5,"rows":3} {}`, `null`} {
+		want := fmt.Sprintf(`rate: invalid offset %q: want {"startMs": <ms>, "rows": <rows, at least 0>}`, bad)
 		for _, s := range []sources.Source{src, mb} {
 			if _, err := s.LatestOffset(context.Background(), sources.Offset(bad), sources.ReadLimit{}); err == nil || err.Error() != want {
 				t.Errorf("%s: LatestOffset(%s) = %v; want %q", s.Description(), bad, err, want)
