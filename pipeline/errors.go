@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 )
 
@@ -57,6 +58,26 @@ func (e *BatchError) Error() string {
 
 // Unwrap returns the cause.
 func (e *BatchError) Unwrap() error { return e.Err }
+
+// PanicError is a panic in an operator, a user function or a sink, recovered: the batch fails
+// with it (as a BatchError naming the stage) instead of the process, as a task's exception
+// fails a Spark query and not the JVM.
+type PanicError struct {
+	Value any    // what was passed to panic
+	Stack []byte // the panicking goroutine's stack
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
+// guard runs f, tagging its error with stage; a panic in f becomes a *PanicError.
+func guard(stage string, f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &stageError{stage: stage, err: &PanicError{Value: r, Stack: debug.Stack()}}
+		}
+	}()
+	return tagStage(stage, f())
+}
 
 // stageError tags an error with the stage it came from while it travels up the operator chain.
 type stageError struct {

@@ -302,7 +302,11 @@ func (q *Query) run(ctx context.Context, stopAfter func() bool) {
 	}
 	q.cancel()
 	if err != nil {
-		q.logger.Error("sluice: query failed", "err", err)
+		if pe := (*PanicError)(nil); errors.As(err, &pe) {
+			q.logger.Error("sluice: query failed", "err", err, "stack", string(pe.Stack))
+		} else {
+			q.logger.Error("sluice: query failed", "err", err)
+		}
 	} else {
 		q.logger.Info("sluice: query stopped")
 	}
@@ -569,12 +573,12 @@ func (q *Query) execute(ctx context.Context, b *batchPlan, inRows []atomic.Int64
 		mu.Lock()
 		defer mu.Unlock()
 		outRows += rec.NumRows()
-		return tagStage(sinkStage, w.Write(ctx, rec))
+		return guard(sinkStage, func() error { return w.Write(ctx, rec) })
 	}
 	fail := func(err error) (int64, error) {
 		q.rollbackState()
 		if w != nil {
-			if aerr := w.Abort(context.WithoutCancel(ctx)); aerr != nil {
+			if aerr := guard(sinkStage, func() error { return w.Abort(context.WithoutCancel(ctx)) }); aerr != nil {
 				q.logger.Warn("sluice: abort sink batch", "batchId", b.id, "err", aerr)
 			}
 		}
@@ -604,7 +608,7 @@ func (q *Query) execute(ctx context.Context, b *batchPlan, inRows []atomic.Int64
 				}
 				return nil
 			}
-			return tagStage("source "+sp.source.Description(), sp.source.Read(gctx, b.starts[i], b.ends[i], emit))
+			return guard("source "+sp.source.Description(), func() error { return sp.source.Read(gctx, b.starts[i], b.ends[i], emit) })
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -617,9 +621,9 @@ func (q *Query) execute(ctx context.Context, b *batchPlan, inRows []atomic.Int64
 		}
 	}
 	if w != nil {
-		if err := w.Commit(ctx); err != nil {
+		if err := guard(sinkStage, func() error { return w.Commit(ctx) }); err != nil {
 			q.rollbackState()
-			return 0, &BatchError{BatchID: b.id, Stage: sinkStage, Err: err}
+			return 0, batchError(b.id, sinkStage, err)
 		}
 	}
 	// The sink committed; if writing the state fails now, the batch is replayed from the
@@ -690,7 +694,7 @@ func chainEmit(ctx context.Context, chain []operators.Operator, final operators.
 		op, next := chain[i], emit
 		stage := "operator " + op.Name()
 		emit = func(rec arrow.RecordBatch) error {
-			return tagStage(stage, op.Process(ctx, rec, next))
+			return guard(stage, func() error { return op.Process(ctx, rec, next) })
 		}
 	}
 	return emit

@@ -188,8 +188,8 @@ func (q *Query) beginStateful(ctx context.Context, b *batchPlan) error {
 // the routes after it.
 func (q *Query) finishStateful(ctx context.Context, emitOf func(*statefulPlan) operators.Emit) error {
 	for _, sp := range q.pl.stateful {
-		if err := sp.op.Finish(ctx, emitOf(sp)); err != nil {
-			return tagStage("operator "+sp.op.Name(), err)
+		if err := guard("operator "+sp.op.Name(), func() error { return sp.op.Finish(ctx, emitOf(sp)) }); err != nil {
+			return err
 		}
 	}
 	return nil
