@@ -28,16 +28,15 @@ import (
 // Batches processed concurrently see each other's keys: one of them passes the row on.
 //
 // When the input has an event-time column (one marked by WithWatermark, see
-// EventTimeColumn; a marked column among cols is preferred), each key is stored with the
-// event time of the row that passed, and once the batch has a watermark:
-//   - a row whose event time is at or before the watermark is dropped as late (counted in
-//     StateMetrics.NumRowsDroppedByWatermark), duplicate or not;
-//   - Finish removes the keys whose event time is at or before the watermark, so the state
-//     stays bounded by the rows of the last "delay" of event time.
-//
-// A key is thus forgotten once its row is late: a duplicate arriving after that is late too,
-// and dropped, when the event-time column is among cols (the Spark idiom); when it is not,
-// a later duplicate with a newer event time passes, like Spark's dropDuplicatesWithinWatermark.
+// EventTimeColumn; a marked column among cols is preferred) and the batch has a watermark, a
+// row whose event time is at or before the watermark is dropped as late (counted in
+// StateMetrics.NumRowsDroppedByWatermark), duplicate or not, as Spark's dropDuplicates does.
+// When the event-time column is among cols (the Spark idiom), each key is stored with its
+// event time and Finish removes the keys at or before the watermark, so the state stays
+// bounded by the rows of the last "delay" of event time; a duplicate arriving after that is
+// late too, and dropped. When it is not among cols, keys are never removed: every distinct key
+// is kept, and a later row with a key already seen is dropped however new its event time (as
+// in Spark, where only dropDuplicatesWithinWatermark forgets such keys).
 // A window column (from Window) counts by window.end. A row whose event time is null is never
 // late and its key is never removed. Without an event-time column or a watermark the state
 // grows forever, as in Spark: every distinct key ever seen is kept.
@@ -74,7 +73,8 @@ type dedupOp struct {
 
 type dedupPlan struct {
 	keys     []int
-	evt      int // the event-time column, or -1
+	evt      int  // the event-time column, or -1
+	evtIsKey bool // evt is one of keys: keys are stored with their event time, and removed
 	evtField int // the timestamp field of a struct event-time column (window.end), or -1
 	unit     arrow.TimeUnit
 }
@@ -115,7 +115,7 @@ func (d *dedupOp) plan(in *arrow.Schema) (*dedupPlan, error) {
 	}
 	for _, k := range p.keys {
 		if _, ok := watermarkDelay(in.Field(k)); ok {
-			p.evt = k
+			p.evt, p.evtIsKey = k, true
 			break
 		}
 	}
@@ -244,7 +244,7 @@ func (d *dedupOp) Process(ctx context.Context, in arrow.RecordBatch, emit Emit) 
 			continue
 		}
 		v := val[:0]
-		if times != nil && times[i] != evtNull {
+		if p.evtIsKey && times[i] != evtNull {
 			v = binary.BigEndian.AppendUint64(v, uint64(times[i]))
 		}
 		d.st.Put(k, v)
@@ -303,7 +303,8 @@ func (p *dedupPlan) eventTimes(in arrow.RecordBatch) ([]int64, error) {
 	return out, nil
 }
 
-// Finish removes the keys whose event time is at or before the watermark; it emits nothing.
+// Finish removes the keys whose event time is at or before the watermark (only keys stored
+// with one: when the event-time column is among the keys); it emits nothing.
 func (d *dedupOp) Finish(ctx context.Context, _ Emit) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -287,12 +287,14 @@ func TestDropDuplicates(t *testing.T) {
 			batches: []batch{
 				{evStep{nil, []string{`[{"user":"a","ts":1000,"n":1}]`}},
 					[]string{"a NULL 1000 1"}, evCounts{Total: 1, Updated: 1}},
-				// a is still kept during the batch, and removed by its Finish.
+				// a is kept although the watermark passed its row: the key holds no event
+				// time (Spark's dropDuplicates keeps such keys forever).
 				{evStep{wm(2000), []string{`[{"user":"a","ts":5000,"n":2}]`}},
-					nil, evCounts{Total: 0, Removed: 1, Dups: 1}},
-				// So a later duplicate with a newer event time passes.
-				{evStep{wm(2000), []string{`[{"user":"a","ts":6000,"n":3},{"user":"a","ts":1500,"n":4}]`}},
-					[]string{"a NULL 6000 3"}, evCounts{Total: 1, Updated: 1, Late: 1}},
+					nil, evCounts{Total: 1, Dups: 1}},
+				// So a later duplicate is dropped however new its event time; a late row is
+				// dropped as late, by its own event time, as in Spark.
+				{evStep{wm(2000), []string{`[{"user":"a","ts":6000,"n":3},{"user":"a","ts":1500,"n":4},{"user":"b","ts":1000,"n":5},{"user":"c","ts":7000,"n":6}]`}},
+					[]string{"c NULL 7000 6"}, evCounts{Total: 2, Updated: 1, Late: 2, Dups: 1}},
 			},
 		},
 	}

@@ -52,9 +52,10 @@ func (s *Stream) Window(timeCol string, size time.Duration, slide ...time.Durati
 }
 
 // DropDuplicates passes on only the first row of each distinct value of cols (all columns when
-// none are given), across batches. Without a watermark its state grows with every distinct
-// key; with one, and the event-time column among cols, keys are forgotten once the watermark
-// passes them, and later duplicates are dropped as late.
+// none are given), across batches, as Spark's dropDuplicates. With a watermark, rows whose
+// event time is at or before it are dropped as late. Keys are forgotten only when the
+// event-time column is among cols: once the watermark passes them (later duplicates are then
+// late, and dropped). Otherwise the state keeps every distinct key ever seen.
 func (s *Stream) DropDuplicates(cols ...string) *Stream {
 	return s.Transform(operators.DropDuplicates(cols, s.options()))
 }
@@ -103,9 +104,10 @@ func Avg(expr string) Agg { return operators.Avg(expr) }
 // HyperLogLog sketch (relative standard deviation about 5%, as Spark's default).
 func ApproxCountDistinct(expr string) Agg { return operators.ApproxCountDistinct(expr) }
 
-// First is the first non-null value of an expression in a group, in arrival order (which, as
-// in Spark, is not deterministic across sources read in parallel).
+// First is the value of an expression in the first row of a group, null included (Spark's
+// first with ignoreNulls false), in arrival order (which, as in Spark, is not deterministic
+// across sources read in parallel).
 func First(expr string) Agg { return operators.First(expr) }
 
-// Last is the last non-null value of an expression in a group; see First.
+// Last is the value of an expression in the last row of a group, null included; see First.
 func Last(expr string) Agg { return operators.Last(expr) }
