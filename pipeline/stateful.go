@@ -266,7 +266,8 @@ func (q *Query) advanceWatermark(b *batchPlan) {
 	if all && global > s.watermarkMs {
 		s.watermarkMs = global
 	}
-	s.eventTime = map[string]string{"watermark": isoMs(s.watermarkMs)}
+	// As Spark's progress, the watermark the batch ran with (the next batch's is s.watermarkMs).
+	s.eventTime = map[string]string{"watermark": isoMs(b.watermarkMs)}
 	if n > 0 {
 		s.eventTime["min"] = isoMs(minMs)
 		s.eventTime["max"] = isoMs(maxMs)
