@@ -46,6 +46,9 @@
 //	x.cast("string")                  Spark's cast: string(x); also "binary", "int",
 //	                                  "bigint", "double", "float", "boolean", "timestamp"
 //
+// Registered Go functions (see Func) take other names: a function named like any of these
+// built-in functions or macros (contains, size, split, timestamp, has, isNull...) is an error.
+//
 // # Nulls
 //
 // A null value behaves as NULL does in SQL. Any function or operator applied to a null gives

@@ -36,10 +36,12 @@ func NewEnv(fns ...*Function) *Env {
 }
 
 // Register makes fns callable from expressions compiled in e from now on. Functions of the
-// same name are one function with several overloads. A bad declaration (see Func), a name
-// taken by a standard function or two overloads with the same parameter types are reported
-// by every later Compile, that is when a query starts. Programs compiled before are kept by
-// those who hold them; e's cache is reset.
+// same name are one function with several overloads. A bad declaration (see Func), the name
+// of a built-in function or macro (any function, operator or macro of CEL's standard library,
+// of the strings extension or of sluice's additions, such as contains, size, split, has or
+// isNull: a function cannot add overloads to them) or two overloads with the same parameter
+// types are reported by every later Compile, that is when a query starts. Programs compiled
+// before are kept by those who hold them; e's cache is reset.
 func (e *Env) Register(fns ...*Function) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -151,9 +153,21 @@ func (g *generation) baseEnv() (*cel.Env, error) {
 		opts := baseOptions()
 		g.udfs = map[string]*overload{}
 		var errs []error
+		taken := map[string]bool{} // built-in names already reported
 		for _, f := range g.funcs {
+			bad := false
+			if err := builtinError(f.name); err != nil {
+				if !taken[f.name] {
+					errs = append(errs, err)
+					taken[f.name] = true
+				}
+				bad = true
+			}
 			if f.err != nil {
 				errs = append(errs, f.err)
+				bad = true
+			}
+			if bad {
 				continue
 			}
 			opts = append(opts, f.options())

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sluicedev/sluice/internal/golden"
 
@@ -420,7 +421,7 @@ func TestBadFunctions(t *testing.T) {
 		{"two results", expr.Func("f", func(string) (string, string) { return "", "" }), "want one result"},
 		{"bad name", expr.Func("no-dash", func(string) string { return "" }), `function name "no-dash" is not an identifier`},
 		{"no impl", expr.Func("f"), "has no implementation"},
-		{"collision", expr.Func("size", func(string) int64 { return 0 }), "size"},
+		{"collision", expr.Func("size", func(string) int64 { return 0 }), `function "size" is a built-in function`},
 		{"same signature", expr.Func("g", func(string) string { return "" }, func(s string) string { return s }), "g"},
 	}
 	for _, tt := range tests {
@@ -431,6 +432,78 @@ func TestBadFunctions(t *testing.T) {
 				t.Errorf("Compile: %v; want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestBuiltinNames: a function named like a built-in function or macro is refused with one
+// error naming it, whether its signature would collide with a built-in overload (size) or add
+// a new one (contains(string, string)); a fresh name works, and separate Funcs of one name are
+// overloads of one function.
+func TestBuiltinNames(t *testing.T) {
+	tests := []struct {
+		fn   *expr.Function
+		want string
+	}{
+		{expr.Func("contains", func(s, t string) bool { return true }), `expr: function "contains" is a built-in function; register the UDF under another name`},
+		{expr.Func("size", func(string) int64 { return 0 }), `expr: function "size" is a built-in function; register the UDF under another name`},
+		{expr.Func("isNull", func(string) bool { return false }), `expr: function "isNull" is a built-in function; register the UDF under another name`},
+		{expr.Func("isNotNull", func(int64) bool { return false }), `expr: function "isNotNull" is a built-in function; register the UDF under another name`},
+		{expr.Func("split", func(string) []string { return nil }), `expr: function "split" is a built-in function; register the UDF under another name`},
+		{expr.Func("lowerAscii", func(string) string { return "" }), `expr: function "lowerAscii" is a built-in function; register the UDF under another name`},
+		{expr.Func("timestamp", func(int64) time.Time { return time.Time{} }), `expr: function "timestamp" is a built-in function; register the UDF under another name`},
+		{expr.Func("matches", func(string, string) bool { return true }), `expr: function "matches" is a built-in function; register the UDF under another name`},
+		{expr.Func("int", func(bool) int64 { return 0 }), `expr: function "int" is a built-in function; register the UDF under another name`},
+		{expr.Func("strings.quote", func(int64) string { return "" }), `expr: function "strings.quote" is a built-in function; register the UDF under another name`},
+		{expr.Func("has", func(string) bool { return true }), `expr: function "has" is a built-in macro; register the UDF under another name`},
+		{expr.Func("exists", func(string) bool { return true }), `expr: function "exists" is a built-in macro; register the UDF under another name`},
+		{expr.Func("cast", func(string, string) string { return "" }), `expr: function "cast" is a built-in macro; register the UDF under another name`},
+		// Reported once per name, with the other problems of the declaration.
+		{expr.Func("size", func(string) int64 { return 0 }, 42), "expr: function \"size\" is a built-in function; register the UDF under another name\n" +
+			"expr: function size, implementation 2: int is not a func"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fn.Name(), func(t *testing.T) {
+			env := expr.NewEnv(tt.fn)
+			for range 2 { // reported by every Compile
+				_, err := env.Compile(kernelSchema, `s.contains("a")`)
+				if err == nil || err.Error() != tt.want {
+					t.Fatalf("Compile: %v\nwant: %s", err, tt.want)
+				}
+			}
+			// The name registered again, with another signature, is reported once.
+			env.Register(expr.Func(tt.fn.Name(), func(bool) bool { return true }))
+			if _, err := env.Compile(kernelSchema, "true"); err == nil || err.Error() != tt.want {
+				t.Errorf("Compile after a second Register: %v\nwant: %s", err, tt.want)
+			}
+		})
+	}
+
+	// A fresh name, and overloads of it declared by separate Funcs, work; the built-in
+	// contains is untouched.
+	env := expr.NewEnv(
+		expr.Func("hasText", func(s, t string) bool { return strings.Contains(strings.ToLower(s), t) }),
+		expr.Func("hasText", func(b []byte, t string) bool { return strings.Contains(string(b), t) }),
+	)
+	mem := checkedAlloc(t)
+	batch := batchOf(t, mem, kernelSchema, kernelRows)
+	defer batch.Release()
+	for src, want := range map[string][]string{
+		`hasText(s, "b")`:    {"false", "true", "false", "NULL"},
+		`hasText(data, "l")`: {"true", "false", "false", "NULL"},
+		`s.contains("B")`:    {"false", "true", "false", "NULL"},
+	} {
+		p, err := env.Compile(kernelSchema, src)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if diff := cmp.Diff(want, both(t, p, batch)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", src, diff)
+		}
+	}
+	// Two Funcs of one name with the same parameter types are refused, as before.
+	env.Register(expr.Func("hasText", func(s, t string) bool { return false }))
+	if _, err := env.Compile(kernelSchema, "true"); err == nil || !strings.Contains(err.Error(), "function hasText is registered twice with the same parameter types") {
+		t.Errorf("Compile: %v; want an error about hasText registered twice", err)
 	}
 }
 

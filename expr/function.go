@@ -38,7 +38,9 @@ type Function struct {
 // []byte arguments borrow the batch's memory: copy them (strings.Clone) to keep them.
 //
 // Func reports no error: a bad name or signature is reported when an expression is compiled
-// in an environment holding the function, that is when the query starts.
+// in an environment holding the function, that is when the query starts. A name is bad when
+// it is not an identifier or when a built-in function or macro has it (contains, size, split,
+// timestamp, has, isNull...; see Env.Register): a Func cannot shadow or overload them.
 func Func(name string, impls ...any) *Function {
 	f := &Function{name: name}
 	var errs []error

@@ -2,8 +2,10 @@ package expr
 
 import (
 	"bytes"
+	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common"
@@ -81,6 +83,33 @@ func baseOptions() []cel.EnvOption {
 			cel.Overload(overloadBytesToString, []*cel.Type{cel.BytesType}, cel.StringType,
 				cel.UnaryBinding(func(v ref.Val) ref.Val { return types.String(v.(types.Bytes)) }))),
 	}
+}
+
+// builtins maps the name of every function and macro of the base environment (CEL's standard
+// library, the strings extension and sluice's additions, operators included) to "function" or
+// "macro". It is computed from the environment itself, so it follows the library.
+var builtins = sync.OnceValue(func() map[string]string {
+	names := map[string]string{}
+	env, err := cel.NewEnv(baseOptions()...)
+	if err != nil {
+		return names // every environment fails with this error anyway
+	}
+	for _, m := range env.Macros() {
+		names[m.Function()] = "macro"
+	}
+	for name := range env.Functions() {
+		names[name] = "function"
+	}
+	return names
+})
+
+// builtinError returns the error of a registered function named like a built-in one, or nil.
+func builtinError(name string) error {
+	kind, ok := builtins()[name]
+	if !ok {
+		return nil
+	}
+	return fmt.Errorf("expr: function %q is a built-in %s; register the UDF under another name", name, kind)
 }
 
 // nullTest implements isNull (want true) and isNotNull. Errors propagate.
