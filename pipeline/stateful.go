@@ -2,8 +2,10 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
@@ -109,7 +111,8 @@ func checkOutputMode(pl *plan) []error {
 
 // statefulRun is the state of a query's stateful operators across its batches.
 type statefulRun struct {
-	stores []state.Store // by statefulPlan.index; nil until first needed
+	stores  []state.Store // by statefulPlan.index; nil until first needed
+	checked []bool        // by statefulPlan.index: its state's metadata was checked (checkStateMeta)
 	// Watermarks. watermarkMs is the watermark the next planned batch runs with; lastRunMs the
 	// one the last batch ran with (a no-data batch runs when the watermark moved past it).
 	watermarkMs  int64
@@ -121,7 +124,7 @@ type statefulRun struct {
 }
 
 func newStatefulRun(pl *plan) *statefulRun {
-	return &statefulRun{stores: make([]state.Store, len(pl.stateful)),
+	return &statefulRun{stores: make([]state.Store, len(pl.stateful)), checked: make([]bool, len(pl.stateful)),
 		perOperator: make([]int64, len(pl.watermarks)), perHasValue: make([]bool, len(pl.watermarks))}
 }
 
@@ -139,6 +142,12 @@ func (q *Query) store(ctx context.Context, sp *statefulPlan, version int64) (sta
 		_ = st.Close()
 		q.state.stores[sp.index] = nil
 	}
+	if !q.state.checked[sp.index] {
+		if err := q.checkStateMeta(ctx, sp, version); err != nil {
+			return nil, err
+		}
+		q.state.checked[sp.index] = true
+	}
 	opts := q.p.cfg.stateOpts
 	if opts.MinVersionsToRetain == 0 {
 		opts.MinVersionsToRetain = int(q.p.cfg.retain)
@@ -149,6 +158,56 @@ func (q *Query) store(ctx context.Context, sp *statefulPlan, version int64) (sta
 	}
 	q.state.stores[sp.index] = st
 	return st, nil
+}
+
+// stateMeta is what state/<index>/_metadata records of the operator that writes the state, so
+// that a restart with another operator there fails clearly instead of reading state it does not
+// understand (or worse, state of the same shape that means something else).
+type stateMeta struct {
+	Operator string `json:"operator"` // its Name(), which includes its keys and aggregates
+	Kind     string `json:"kind"`
+}
+
+// checkStateMeta compares the operator that will use sp's state with the one the checkpoint
+// recorded, or records it (on the first batch, and for checkpoints written before the record
+// existed). A stateful operator with no state in a checkpoint that has committed batches was
+// added to the query: an error too.
+func (q *Query) checkStateMeta(ctx context.Context, sp *statefulPlan, version int64) error {
+	store := q.log.Store()
+	name := sp.stateDir() + "/_metadata"
+	want := stateMeta{Operator: sp.op.Name(), Kind: fmt.Sprint(sp.op.StateKind())}
+	changed := func(what string) error {
+		return fmt.Errorf("the checkpoint %s %s; a query whose stateful operators changed cannot continue from it: restore the query, or use a new checkpointLocation",
+			store, what)
+	}
+	data, err := store.ReadFile(ctx, name)
+	switch {
+	case err == nil:
+		var got stateMeta
+		if err := json.Unmarshal(data, &got); err != nil {
+			return fmt.Errorf("state of %s: %s is not valid: %w", sp.op.Name(), name, err)
+		}
+		if got != want {
+			return changed(fmt.Sprintf("holds the state of %s at %s, where the query now has %s", got.Operator, sp.stateDir(), want.Operator))
+		}
+		return nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("state of %s: %w", sp.op.Name(), err)
+	}
+	if version > 0 {
+		files, err := store.List(ctx, sp.stateDir())
+		if err != nil {
+			return fmt.Errorf("state of %s: %w", sp.op.Name(), err)
+		}
+		if len(files) == 0 {
+			return changed(fmt.Sprintf("has committed batches but no state for %s (at %s): was it added to the query?", want.Operator, sp.stateDir()))
+		}
+	}
+	data, _ = json.Marshal(want)
+	if err := store.WriteFile(ctx, name, data); err != nil {
+		return fmt.Errorf("state of %s: record the operator: %w", sp.op.Name(), err)
+	}
+	return nil
 }
 
 // closeState closes the state stores.

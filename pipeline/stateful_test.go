@@ -639,3 +639,54 @@ func TestChangedAggregationOnCheckpoint(t *testing.T) {
 	}
 	t.Logf("error: %v", err)
 }
+
+// TestChangedStatefulOperatorOnCheckpoint: a restart whose stateful operators differ from the
+// ones that wrote the checkpoint's state fails with an error naming both, even when the new
+// operator's state would have the same shape (a dedup reading an aggregation's keys, a count
+// over another key); the same query continues.
+func TestChangedStatefulOperatorOnCheckpoint(t *testing.T) {
+	nop := func(context.Context, arrow.RecordBatch, int64) error { return nil }
+	wordCount := func(s *pipeline.Stream) *pipeline.DataStreamWriter {
+		return s.GroupBy("word").Count().WriteStream().OutputMode("update").ForeachBatch(nop)
+	}
+	for _, tt := range []struct {
+		name  string
+		build func(s *pipeline.Stream) *pipeline.DataStreamWriter
+		want  string // in the error; "" for none
+	}{
+		{"same query", wordCount, ""},
+		{"dedup instead", func(s *pipeline.Stream) *pipeline.DataStreamWriter {
+			return s.DropDuplicates("word").WriteStream().ForeachBatch(nop)
+		}, "holds the state of"},
+		{"another key", func(s *pipeline.Stream) *pipeline.DataStreamWriter {
+			return s.GroupBy("word AS w").Count().WriteStream().OutputMode("update").ForeachBatch(nop)
+		}, "holds the state of"},
+		{"dedup added in front", func(s *pipeline.Stream) *pipeline.DataStreamWriter {
+			return s.DropDuplicates("word", "ts").GroupBy("word").Count().WriteStream().OutputMode("update").ForeachBatch(nop)
+		}, "use a new checkpointLocation"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			mem := testkit.CheckedAlloc(t)
+			rng := rand.New(rand.NewPCG(1, 2))
+			src := newScript(wordChunks(rng, 3, 10))
+			src.avail.Store(1)
+			cp := filepath.Join(t.TempDir(), "cp")
+			p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
+			defer p.Close(context.Background())
+			for range 2 {
+				if err := runOnce(t, p, wordCount(p.ReadStream().Source(src).Load()), cp); err != nil {
+					t.Fatal(err)
+				}
+				src.avail.Add(1)
+			}
+			err := runOnce(t, p, tt.build(p.ReadStream().Source(src).Load()), cp)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("the same query on its checkpoint: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("got %v; want an error containing %q", err, tt.want)
+			}
+			t.Logf("error: %v", err)
+		})
+	}
+}
