@@ -38,6 +38,10 @@ func (e *RowError) Unwrap() error { return e.Err }
 //     without a zone is read in the column's time zone (UTC when it has none);
 //   - a string column takes any JSON value: a number, boolean, object or array as its
 //     compact JSON text.
+//   - a map column (whose keys must be strings) takes a JSON object, as Spark's from_json does
+//     with a MapType: an entry per key, in order, {} an empty map; a key twice fails the row,
+//     and a bad value fails it with an error naming its path, such as column "m.k" (see
+//     json_map.go).
 //
 // Keys not in the schema are ignored and missing keys give nulls; invalid UTF-8 becomes
 // U+FFFD, as with encoding/json. A document that is not one JSON object (a syntax error,
@@ -45,7 +49,7 @@ func (e *RowError) Unwrap() error { return e.Err }
 // fails its row only, with an error that names the column and the value where it can. A JSON
 // null document gives a row of nulls.
 //
-// When every column is an integer, float, boolean or string, a document that is a plain
+// When every column is an integer, float, boolean or string, or a map of those, a document that is a plain
 // object is decoded by a one-pass scanner straight into the columns (json_fast.go); it gives
 // the same values as the generic decoding, which still decodes every other document and
 // reports every error.

@@ -13,7 +13,7 @@ import (
 )
 
 // The JSONParser's fast path: for a schema of flat columns (integers, floats, booleans and
-// strings), a document is decoded in one pass by a hand-written scanner straight into the
+// strings, and maps of string keys to those), a document is decoded in one pass by a hand-written scanner straight into the
 // column builders, without the generic decoder's tokens, interfaces and unquoted strings.
 //
 // The fast path only ever accepts a document it is sure the generic path (arrow-go's
@@ -34,12 +34,16 @@ const (
 	fastFloat
 	fastBool
 	fastString
+	fastMap // of string keys and values of another kind
 )
 
 // fastColumn is a column the fast path decodes.
 type fastColumn struct {
 	kind fastKind
 	bits int // of an integer or float column
+	// A map's values, and whether they may be null.
+	item         *fastColumn
+	itemNullable bool
 }
 
 // fastPlan is what a parser's fast path knows of its schema, computed once.
@@ -57,21 +61,17 @@ func newFastPlan(schema *arrow.Schema) *fastPlan {
 			return nil
 		}
 		p.index[f.Name] = i
-		var c fastColumn
-		switch f.Type.ID() {
-		case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64:
-			c = fastColumn{kind: fastInt, bits: f.Type.(arrow.FixedWidthDataType).BitWidth()}
-		case arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64:
-			c = fastColumn{kind: fastUint, bits: f.Type.(arrow.FixedWidthDataType).BitWidth()}
-		case arrow.FLOAT32:
-			c = fastColumn{kind: fastFloat, bits: 32}
-		case arrow.FLOAT64:
-			c = fastColumn{kind: fastFloat, bits: 64}
-		case arrow.BOOL:
-			c = fastColumn{kind: fastBool}
-		case arrow.STRING, arrow.LARGE_STRING:
-			c = fastColumn{kind: fastString}
-		default:
+		c, ok := scalarColumn(f.Type)
+		if mt, isMap := f.Type.(*arrow.MapType); isMap {
+			// A map of string keys and scalar values (json_map.go).
+			item, scalar := scalarColumn(mt.ItemType())
+			key := mt.KeyType().ID()
+			if !scalar || (key != arrow.STRING && key != arrow.LARGE_STRING) {
+				return nil
+			}
+			c, ok = fastColumn{kind: fastMap, item: &item, itemNullable: mt.ItemField().Nullable}, true
+		}
+		if !ok {
 			return nil
 		}
 		p.cols = append(p.cols, c)
@@ -102,6 +102,9 @@ type fastDecoder struct {
 	unknown [][]byte // the keys not in the schema of the current document
 	scratch []byte
 	strs    []*array.BinaryBuilder // the data of the string columns
+	// The keys of the map being scanned, and its current value.
+	mapKeys  [][]byte
+	itemSlot slot
 }
 
 // reserveRows is the number of rows after which the decoder reserves the string columns' data
@@ -126,7 +129,11 @@ func newFastDecoder(plan *fastPlan, b *array.RecordBuilder) *fastDecoder {
 		if ext, ok := fb.(*jsonColumnBuilder); ok {
 			fb = ext.StorageBuilder()
 		}
-		d.appends[i] = d.appender(fb)
+		if mb, ok := fb.(*array.MapBuilder); ok {
+			d.appends[i] = d.mapAppender(mb, plan.cols[i])
+		} else {
+			d.appends[i] = d.appender(fb)
+		}
 		if d.appends[i] == nil {
 			return nil
 		}
@@ -185,6 +192,97 @@ func (d *fastDecoder) appender(fb array.Builder) func(*slot, []byte) {
 		}
 	}
 	return nil
+}
+
+// mapAppender returns the function that appends a scanned map, of column c, to mb.
+func (d *fastDecoder) mapAppender(mb *array.MapBuilder, c fastColumn) func(*slot, []byte) {
+	var key *array.BinaryBuilder
+	switch kb := mb.KeyBuilder().(type) {
+	case *array.StringBuilder:
+		key = kb.BinaryBuilder
+	case *array.LargeStringBuilder:
+		key = kb.BinaryBuilder
+	default:
+		return nil
+	}
+	ib := mb.ItemBuilder()
+	if ext, ok := ib.(*jsonColumnBuilder); ok {
+		ib = ext.StorageBuilder()
+	}
+	item := d.appender(ib)
+	if item == nil || c.kind != fastMap {
+		return nil
+	}
+	emit := func(k []byte, v *slot, doc []byte) {
+		key.Append(k)
+		item(v, doc)
+	}
+	return func(s *slot, doc []byte) {
+		if s == nil || s.null {
+			mb.AppendNull()
+			return
+		}
+		mb.Append(true)
+		d.scanMap(doc, int(s.start), c, emit) // checked by the scan
+	}
+}
+
+// scanMap scans the object at t[i] for map column c and returns the index after it. With emit
+// nil it checks the object: every key without escapes and seen once, every value of a kind
+// value decodes for the map's values (null only if they are nullable); with emit, it calls
+// emit with each entry of an object it checked before.
+func (d *fastDecoder) scanMap(t []byte, i int, c fastColumn, emit func(key []byte, v *slot, doc []byte)) (int, bool) {
+	d.mapKeys = d.mapKeys[:0]
+	i = skipSpace(t, i+1)
+	if i < len(t) && t[i] == '}' {
+		return i + 1, true
+	}
+	for {
+		if i >= len(t) || t[i] != '"' {
+			return 0, false
+		}
+		q := bytes.IndexByte(t[i+1:], '"')
+		if q < 0 {
+			return 0, false
+		}
+		key := t[i+1 : i+1+q]
+		if emit == nil {
+			if bytes.IndexByte(key, '\\') >= 0 || !plainText(key) || len(d.mapKeys) >= 64 {
+				return 0, false // left to the generic path
+			}
+			for _, k := range d.mapKeys {
+				if string(k) == string(key) {
+					return 0, false // twice: an error
+				}
+			}
+			d.mapKeys = append(d.mapKeys, key)
+		}
+		i = skipSpace(t, i+q+2)
+		if i >= len(t) || t[i] != ':' {
+			return 0, false
+		}
+		i = skipSpace(t, i+1)
+		var ok bool
+		v := &d.itemSlot
+		if i, ok = d.value(t, i, *c.item, v); !ok || (v.null && !c.itemNullable) {
+			return 0, false
+		}
+		if emit != nil {
+			emit(key, v, t)
+		}
+		i = skipSpace(t, i)
+		if i >= len(t) {
+			return 0, false
+		}
+		switch t[i] {
+		case ',':
+			i = skipSpace(t, i+1)
+		case '}':
+			return i + 1, true
+		default:
+			return 0, false
+		}
+	}
 }
 
 func nullOr(b array.Builder, s *slot, appendValue func()) {
@@ -330,6 +428,16 @@ func (d *fastDecoder) value(t []byte, i int, c fastColumn, s *slot) (next int, o
 			return 0, false
 		}
 		return i + len(lit), true
+	case '{':
+		if c.kind != fastMap {
+			return 0, false
+		}
+		end, ok := d.scanMap(t, i, c, nil)
+		if !ok {
+			return 0, false
+		}
+		s.start, s.end = int32(i), int32(end)
+		return end, true
 	case '"':
 		if c.kind != fastString {
 			return 0, false

@@ -21,6 +21,12 @@ var fastTypes = []arrow.DataType{
 	arrow.PrimitiveTypes.Uint8, arrow.PrimitiveTypes.Uint16, arrow.PrimitiveTypes.Uint32, arrow.PrimitiveTypes.Uint64,
 	arrow.PrimitiveTypes.Float32, arrow.PrimitiveTypes.Float64, arrow.FixedWidthTypes.Boolean,
 	arrow.BinaryTypes.String, arrow.BinaryTypes.LargeString,
+	arrow.MapOf(arrow.BinaryTypes.String, arrow.PrimitiveTypes.Int64),
+	arrow.MapOf(arrow.BinaryTypes.String, arrow.BinaryTypes.String),
+	arrow.MapOf(arrow.BinaryTypes.LargeString, arrow.PrimitiveTypes.Float64),
+	arrow.MapOf(arrow.BinaryTypes.String, arrow.FixedWidthTypes.Boolean),
+	arrow.MapOfFields(arrow.Field{Type: arrow.BinaryTypes.String}, arrow.Field{Type: arrow.PrimitiveTypes.Uint8}),
+	arrow.MapOf(arrow.BinaryTypes.String, arrow.PrimitiveTypes.Float32),
 }
 
 var fastKeys = []string{"a", "b", "user", "level", "msg", "n", "é", "a b", "a\xff", "a\xfe"}
@@ -75,6 +81,8 @@ func randomJSONDocument(r *rand.Rand) string {
 		}
 		if r.IntN(25) == 0 {
 			sb.WriteString(jsonJunk[r.IntN(len(jsonJunk))])
+		} else if r.IntN(4) == 0 {
+			writeRandomJSONMap(r, &sb)
 		} else {
 			sb.WriteString(jsonScalars[r.IntN(len(jsonScalars))])
 		}
@@ -96,6 +104,38 @@ func randomJSONDocument(r *rand.Rand) string {
 		d = jsonScalars[r.IntN(len(jsonScalars))]
 	}
 	return d
+}
+
+// writeRandomJSONMap writes an object of scalars (and sometimes junk, or a key twice), as a map
+// column takes.
+func writeRandomJSONMap(r *rand.Rand, sb *strings.Builder) {
+	sb.WriteString(`{`)
+	if r.IntN(5) == 0 {
+		sb.WriteString(` `)
+	}
+	for i := range r.IntN(5) {
+		if i > 0 {
+			sb.WriteString(`,`)
+			if r.IntN(4) == 0 {
+				sb.WriteString(" \n")
+			}
+		}
+		key := fastKeys[r.IntN(len(fastKeys))]
+		switch r.IntN(8) {
+		case 0:
+			key = `k\u0073`
+		case 1:
+			key = "k"
+		}
+		fmt.Fprintf(sb, `"%s":`, key)
+		switch r.IntN(30) {
+		case 0:
+			sb.WriteString(jsonJunk[r.IntN(len(jsonJunk))])
+		default:
+			sb.WriteString(jsonScalars[r.IntN(len(jsonScalars))])
+		}
+	}
+	sb.WriteString(`}`)
 }
 
 // parseBoth parses docs with p's fast path and without it, and fails t if the columns or the
@@ -140,7 +180,8 @@ func parseBoth(t testing.TB, p *arrowbatch.JSONParser, docs []string) {
 	}
 }
 
-// TestJSONFastPathDifferential: on random schemas of the types the fast path decodes and
+// TestJSONFastPathDifferential: on random schemas of the types the fast path decodes (maps
+// of scalars among them) and
 // random documents, well-formed and not, the parser gives the same columns and the same row
 // errors with the fast path as without it.
 func TestJSONFastPathDifferential(t *testing.T) {

@@ -26,8 +26,8 @@ import (
 //   - strings: any JSON value, a non-string one as its compact JSON text, as Spark does (so a
 //     field inferred as a string because its values disagree takes them all).
 
-// jsonColumn is the extension type that stands in for a timestamp or string column while
-// parsing.
+// jsonColumn is the extension type that stands in for a timestamp, string or map column while
+// parsing (maps: json_map.go).
 type jsonColumn struct {
 	arrow.ExtensionBase
 	path string // the column's name, with its parents: "geo.at", "events[].at"
@@ -68,6 +68,8 @@ func (t *jsonColumn) NewBuilder(mem memory.Allocator) array.Builder {
 	case *arrow.LargeStringType:
 		str := b.StorageBuilder().(*array.LargeStringBuilder)
 		b.str = str.Append
+	case *arrow.MapType:
+		b.m = newMapBuilder(b.StorageBuilder().(*array.MapBuilder))
 	}
 	return b
 }
@@ -84,6 +86,8 @@ type jsonColumnBuilder struct {
 	loc  *time.Location
 	// strings
 	str func(string)
+	// maps (json_map.go)
+	m *mapBuilder
 }
 
 var (
@@ -103,6 +107,9 @@ func (b *jsonColumnBuilder) UnmarshalOne(dec *jsonDecoder) error {
 	}
 	if b.ts != nil {
 		return b.timestamp(tok)
+	}
+	if b.m != nil {
+		return b.m.decode(dec, tok, b.path)
 	}
 	switch v := tok.(type) {
 	case string:
@@ -434,9 +441,9 @@ func timestampOf(t time.Time, unit arrow.TimeUnit) (arrow.Timestamp, error) {
 	return arrow.Timestamp(secs*mult + frac), nil
 }
 
-// parseTypes returns the type the parser builds for a column of type t: t with its timestamp
-// and string types, also inside structs and lists, replaced by jsonColumn types. changed is
-// false when t has none.
+// parseTypes returns the type the parser builds for a column of type t: t with its timestamp,
+// string and map types, also inside structs, lists and maps, replaced by jsonColumn types.
+// changed is false when t has none. A map whose keys are not strings is an error.
 func parseTypes(t arrow.DataType, path string) (out arrow.DataType, changed bool, err error) {
 	switch tt := t.(type) {
 	case *arrow.TimestampType:
@@ -446,6 +453,12 @@ func parseTypes(t arrow.DataType, path string) (out arrow.DataType, changed bool
 		return &jsonColumn{ExtensionBase: arrow.ExtensionBase{Storage: t}, path: path}, true, nil
 	case *arrow.StringType, *arrow.LargeStringType:
 		return &jsonColumn{ExtensionBase: arrow.ExtensionBase{Storage: t}, path: path}, true, nil
+	case *arrow.MapType:
+		mt, err := parseMapType(tt, path)
+		if err != nil {
+			return nil, false, err
+		}
+		return mt, true, nil
 	case *arrow.StructType:
 		fields := tt.Fields()
 		some := false
