@@ -75,7 +75,7 @@ type dedupPlan struct {
 	keys     []int
 	evt      int  // the event-time column, or -1
 	evtIsKey bool // evt is one of keys: keys are stored with their event time, and removed
-	evtField int // the timestamp field of a struct event-time column (window.end), or -1
+	evtField int  // the timestamp field of a struct event-time column (window.end), or -1
 	unit     arrow.TimeUnit
 }
 
