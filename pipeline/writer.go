@@ -324,6 +324,10 @@ func (w *DataStreamWriter) resolve() (*plan, error) {
 // gives a source node's schema; skip says an operator is not to be checked yet.
 func walkSchemas(root *node, probs *[]error, source func(*node) *arrow.Schema, skip func(n *node, in *arrow.Schema) bool) *arrow.Schema {
 	resolved := map[*node]*arrow.Schema{}
+	// failed holds the operators whose OutputSchema failed without a schema, and what follows
+	// them: their schema is unknown because of a problem already reported, so it is not
+	// checked further (an aggregation would report that it needs a known schema).
+	failed := map[*node]bool{}
 	var visit func(n *node) *arrow.Schema
 	visit = func(n *node) *arrow.Schema {
 		if s, ok := resolved[n]; ok {
@@ -336,10 +340,15 @@ func walkSchemas(root *node, probs *[]error, source func(*node) *arrow.Schema, s
 			out = source(n)
 		case operatorNode:
 			in := visit(n.parents[0])
+			if failed[n.parents[0]] {
+				failed[n] = true
+				break
+			}
 			if n.op == nil || (skip != nil && skip(n, in)) {
 				break
 			}
 			s, err := n.op.OutputSchema(in)
+			failed[n] = err != nil && s == nil // a schema given with the error is checked on
 			if j, ok := err.(interface{ Unwrap() []error }); ok {
 				for _, e := range j.Unwrap() { // list each problem on its own, named
 					*probs = addProblem(*probs, fmt.Errorf("%s: %w", n.op.Name(), e))
@@ -351,6 +360,9 @@ func walkSchemas(root *node, probs *[]error, source func(*node) *arrow.Schema, s
 		case unionNode:
 			for i, par := range n.parents {
 				s := visit(par)
+				if failed[par] {
+					failed[n] = true
+				}
 				if i == 0 {
 					out = s
 					continue
