@@ -410,7 +410,7 @@ func TestCastFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"12 | NULL", `NULL | cast s to int64: invalid: strconv.ParseInt: parsing "x": invalid syntax`, "NULL | NULL", "-4 | NULL"}
+	want := []string{"12 | NULL", `NULL | cast s to bigint: "x" is not a base-10 integer`, "NULL | NULL", "-4 | NULL"}
 	if diff := cmp.Diff(want, out.rows); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}

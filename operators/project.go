@@ -112,7 +112,7 @@ func (p *projection) Process(ctx context.Context, in arrow.RecordBatch, emit Emi
 			}
 			cols = append(cols, arr)
 			for _, r := range failed {
-				fs = append(fs, failure{row: r.Row, err: fmt.Errorf("cast %s to %s: %w", it.field.Name, it.cast, r.Err)})
+				fs = append(fs, failure{row: r.Row, err: castFailure(it.field.Name, it.cast, r.Err)})
 			}
 		default:
 			c := in.Column(it.col)
@@ -280,13 +280,38 @@ func WithColumnRenamed(existing, newName string) Operator {
 
 // Cast converts the column col to the type named typ, with Spark's type names: "string",
 // "binary", "boolean", "tinyint", "smallint", "int", "bigint", "float", "double",
-// "timestamp", "date" (and their aliases "byte", "short", "integer", "long", "real"). Binary to
-// string and back reinterprets the column without copying its bytes (invalid UTF-8 is kept, as
-// Spark does); other values become strings as the console prints them (timestamps as
-// "2006-01-02 15:04:05.999999" in UTC). Other conversions are arrow-go's compute casts, which
-// fail on a value that does not convert (a string that is not a number, an overflow) and so
-// fail the row, following o.OnError. Inside expressions, x.cast("string") is CEL's string(x);
-// see package expr.
+// "timestamp", "date" (and their aliases "byte", "short", "integer", "long", "real"). The
+// conversions follow Spark 4 with ANSI mode on: a value that does not convert (malformed, or
+// out of the target's range) fails its row, following o.OnError, instead of becoming null.
+//
+//   - Same type: the column unchanged. Binary to string and back reinterprets the column without
+//     copying its bytes (invalid UTF-8 is kept, as Spark does). Anything to string: the value as
+//     the console prints it (timestamps as "2006-01-02 15:04:05.999999" in UTC).
+//   - Strings to numbers, boolean, timestamp and date are first trimmed of ASCII white space and
+//     control characters. To an integer type: base 10 only, with an optional sign ("010" is 10;
+//     "0x10", "1_000" and "1.5" fail). To float or double: decimal or scientific notation, or
+//     NaN, Infinity or inf in any case with an optional sign (no hexadecimal, no underscores);
+//     a value beyond the type's range fails. To boolean: t, true, y, yes, 1 and f, false, n, no,
+//     0, in any case.
+//   - String to timestamp: yyyy, yyyy-[m]m, yyyy-[m]m-[d]d, or the last followed by ' ' or 'T'
+//     and [h]h:[m]m[:[s]s[.fraction]] and an optional zone, after an optional space: Z, UTC,
+//     GMT, UT, +hh:mm, +hhmm, +hh (or -), or UTC/GMT/UT followed by such an offset. Without a
+//     zone the time is UTC; a fraction finer than microseconds is truncated.
+//   - String to date: yyyy, yyyy-[m]m, yyyy-[m]m-[d]d, or the last followed by ' ' or 'T' and
+//     anything (ignored).
+//   - Numbers to integer types: floating-point values are truncated toward zero (1.9 is 1, -1.9
+//     is -1); NaN, infinities and values out of the target's range fail.
+//   - Integers to timestamp: seconds since the epoch; float and double: seconds with a
+//     fraction (truncated to microseconds; NaN and infinities fail). Date to timestamp: its
+//     midnight UTC. A timestamp of another unit or time zone is converted to microseconds in UTC
+//     (nanoseconds rounded down). Overflow fails.
+//   - Timestamp (of any unit) to integer types: whole seconds since the epoch, rounded down and
+//     range-checked; to float or double: seconds with the fraction; to date: its day in UTC.
+//   - Other conversions (boolean to and from numbers, date to string...) are arrow-go's compute
+//     casts, whose failures (an overflow) also fail the row.
+//
+// A row's error names the column, the type and the value: `cast n to int: "0x10" is not a
+// base-10 integer`. Inside expressions, x.cast("string") is CEL's string(x); see package expr.
 func Cast(col, typ string, o Options) Operator {
 	return newProjection("Cast("+col+" AS "+typ+")", nil, o, true, func(in *arrow.Schema) ([]projItem, error) {
 		to, err := SparkType(typ)
@@ -298,7 +323,7 @@ func Cast(col, typ string, o Options) Operator {
 			return nil, err
 		}
 		from := in.Field(idx).Type
-		if !compute.CanCast(from, to) && !reinterpretable(from, to) {
+		if !sparkCastable(from, to) && !compute.CanCast(from, to) && !reinterpretable(from, to) {
 			return nil, fmt.Errorf("cannot cast %s from %s to %s", col, from, to)
 		}
 		out := make([]projItem, in.NumFields())
@@ -378,6 +403,9 @@ func castColumn(ctx context.Context, arr arrow.Array, to arrow.DataType) (arrow.
 		}
 		return b.NewArray(), nil, nil
 	}
+	if out, failed, ok := sparkCast(Allocator(ctx), arr, to); ok {
+		return out, failed, nil
+	}
 	cctx := compute.WithAllocator(ctx, Allocator(ctx))
 	opts := compute.SafeCastOptions(to)
 	out, err := compute.CastArray(cctx, arr, opts)
@@ -398,7 +426,7 @@ func castColumn(ctx context.Context, arr arrow.Array, to arrow.DataType) (arrow.
 		c, err := compute.CastArray(cctx, one, opts)
 		one.Release()
 		if err != nil {
-			failed = append(failed, arrowbatch.RowError{Row: i, Err: err})
+			failed = append(failed, arrowbatch.RowError{Row: i, Err: &castError{to: sparkName(to), msg: arrowbatch.FormatValue(arr, i) + " cannot be converted"}})
 			c = array.MakeArrayOfNull(mem, to, 1)
 		}
 		parts = append(parts, c)
