@@ -353,6 +353,24 @@ func (q *Query) loop(ctx context.Context) error {
 	}
 	switch t := q.pl.trigger.(type) {
 	case once:
+		// One batch of everything available now: a prefetching source first gets to fetch
+		// all of it (sources.AvailableNowWaiter).
+		for i, sp := range q.pl.paths {
+			an, ok1 := sp.source.(sources.AvailableNow)
+			w, ok2 := sp.source.(sources.AvailableNowWaiter)
+			if ok1 && ok2 {
+				if err := an.PrepareForAvailableNow(ctx); err != nil {
+					return fmt.Errorf("sluice: source %s: prepare for Once: %w", sp.source.Description(), err)
+				}
+				start, err := q.startOf(ctx, i)
+				if err != nil {
+					return err
+				}
+				if err := w.AwaitAvailableNow(ctx, start); err != nil {
+					return fmt.Errorf("sluice: source %s: wait for the data available now: %w", sp.source.Description(), err)
+				}
+			}
+		}
 		_, err := q.step(ctx)
 		return err
 	case availableNow:

@@ -113,6 +113,16 @@ type AvailableNow interface {
 	PrepareForAvailableNow(ctx context.Context) error
 }
 
+// AvailableNowWaiter is implemented by AvailableNow sources whose LatestOffset offers only what
+// they have fetched so far (a prefetching source). Under Trigger.Once the coordinator calls
+// PrepareForAvailableNow, then AwaitAvailableNow with the batch's start, which returns once
+// LatestOffset(start) can offer everything up to the end PrepareForAvailableNow fixed, so
+// that the one batch holds all of it. (Data a source may only offer after a commit, such as the children of a closed Kinesis
+// shard, is left for the next query, as AvailableNow's later batches would read it.)
+type AvailableNowWaiter interface {
+	AwaitAvailableNow(ctx context.Context, start Offset) error
+}
+
 // Limiter is implemented by sources that have their own default limit per batch (such as a
 // maximum of records per trigger). The coordinator uses it for every trigger but Once.
 type Limiter interface {

@@ -150,8 +150,8 @@
 // shards that end are read too. LatestOffset then stops advancing and the query stops. As the
 // reference notes, records whose arrival time is close to the recorded time may be left to the
 // next run (the recorded time is the local clock; arrival times are Kinesis'). Trigger.Once,
-// deprecated, runs one batch of what has been prefetched and released when it asks, which may
-// be nothing: use AvailableNow.
+// deprecated (use AvailableNow), fixes the same end and waits until all of it is prefetched,
+// then runs it as one batch (children of shards that end in it are left for the next run).
 //
 // # KPL aggregation
 //

@@ -77,7 +77,7 @@ func (s *Source) describe(ctx context.Context, st *streamInfo) (int64, error) {
 		return err
 	})
 	if err != nil {
-		return 0, s.apiError("describe stream", st, "", err)
+		return 0, s.apiError("describe", st, "", err)
 	}
 	if out.StreamDescriptionSummary == nil || out.StreamDescriptionSummary.StreamCreationTimestamp == nil {
 		return 0, fmt.Errorf("kinesis: describe stream %s: the answer has no StreamCreationTimestamp", st.key)

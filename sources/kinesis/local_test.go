@@ -463,3 +463,44 @@ func TestLatestKinesalite(t *testing.T) {
 	rows, _ := readUntil(t, s, start, len(want), time.Minute)
 	checkExactlyOnce(t, rows, want)
 }
+
+// TestOnceReadsEverythingAvailable: Trigger.Once runs one batch of every record available when
+// the query starts (as the pipeline documents, and Spark's Once), not of what prefetching
+// happened to have fetched by then (which, at start, is nothing). Records put after the
+// start are left for the next query.
+func TestOnceReadsEverythingAvailable(t *testing.T) {
+	t.Parallel()
+	ep := localaws.KinesaliteEndpoint(t)
+	c := localaws.KinesisClient(t, ep)
+	name := localaws.CreateStream(t, c, 2)
+	want := records("once", 1200, 20)
+	localaws.PutRecords(t, c, name, want)
+	dir := t.TempDir()
+	snk := newIdemSink()
+	// maxRecordsPerFetch 100: several GetRecords calls per shard before everything is there.
+	opts := localOpts(ep, name, "initialPosition", "trim_horizon", "maxRecordsPerFetch", "100")
+	run := func(trigger pipeline.Trigger) {
+		q, err := newPipeline(t).ReadStream().Format("kinesis").Options(opts).Load().
+			WriteStream().Sink(snk).Option("checkpointLocation", dir).Trigger(trigger).Start(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		if err := q.AwaitTermination(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(pipeline.Once())
+	if b := snk.perBatch(); len(b) != 1 {
+		t.Fatalf("Once ran %d batches; want 1", len(b))
+	}
+	checkExactlyOnce(t, snk.rows(), want)
+	later := records("later", 300, 20)
+	localaws.PutRecords(t, c, name, later)
+	run(pipeline.Once())
+	if b := snk.perBatch(); len(b) != 2 {
+		t.Fatalf("the second Once ran %d batches in all; want 2", len(b))
+	}
+	checkExactlyOnce(t, snk.rows(), append(want, later...))
+}

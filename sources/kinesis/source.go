@@ -33,10 +33,11 @@ func init() {
 }
 
 var (
-	_ sources.Source          = (*Source)(nil)
-	_ sources.AvailableNow    = (*Source)(nil)
-	_ sources.MetricsReporter = (*Source)(nil)
-	_ sources.OptionRedactor  = (*Source)(nil)
+	_ sources.Source             = (*Source)(nil)
+	_ sources.AvailableNow       = (*Source)(nil)
+	_ sources.AvailableNowWaiter = (*Source)(nil)
+	_ sources.MetricsReporter    = (*Source)(nil)
+	_ sources.OptionRedactor     = (*Source)(nil)
 )
 
 // errClosed is returned by calls made after Close.
@@ -619,6 +620,47 @@ func (s *Source) Commit(_ context.Context, end sources.Offset) error {
 		wake(t)
 	}
 	return nil
+}
+
+// AwaitAvailableNow implements sources.AvailableNowWaiter: after PrepareForAvailableNow it
+// adopts start (the committed offset) and waits until every shard that may be read has been
+// read up to the recorded time and all of it is released, so that LatestOffset(start) offers
+// it in one batch (Trigger.Once).
+func (s *Source) AwaitAvailableNow(ctx context.Context, start sources.Offset) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.an {
+		return errors.New("kinesis: AwaitAvailableNow before PrepareForAvailableNow")
+	}
+	if err := s.errLocked(); err != nil {
+		return err
+	}
+	if err := s.adoptLocked(start); err != nil {
+		return err
+	}
+	for {
+		if err := s.errLocked(); err != nil {
+			return err
+		}
+		s.releaseLocked(s.now())
+		if s.anFinishedLocked() {
+			return nil
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		timer := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-s.ctx.Done():
+		case <-ch:
+		case <-timer.C:
+		}
+		timer.Stop()
+		s.mu.Lock()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
 }
 
 // PrepareForAvailableNow implements sources.AvailableNow: it records the current time; each
