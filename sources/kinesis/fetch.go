@@ -111,9 +111,10 @@ func (s *Source) listShards(ctx context.Context, st *streamInfo) ([]types.Shard,
 	return shards, nil
 }
 
-// retry runs call until it succeeds, retrying throttling and transient errors (an expired
-// ListShards token restarts the listing) up to maxTransientFailures times.
+// retry runs call until it succeeds, retrying throttling without limit and transient errors
+// (an expired ListShards token restarts the listing) up to maxTransientFailures times in a row.
 func (s *Source) retry(ctx context.Context, call func(context.Context) error) error {
+	failures := 0
 	for attempt := 1; ; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
 		err := call(cctx)
@@ -126,16 +127,18 @@ func (s *Source) retry(ctx context.Context, call func(context.Context) error) er
 			s.m.throttled.Add(1)
 		case classTransient:
 			s.m.retries.Add(1)
+			failures++
 		default:
 			var expiredToken *types.ExpiredNextTokenException
 			if !errors.As(err, &expiredToken) {
 				return err
 			}
+			failures++
 		}
-		if attempt >= maxTransientFailures {
+		if failures >= maxTransientFailures {
 			return err
 		}
-		t := time.NewTimer(backoff(attempt))
+		t := time.NewTimer(retryBackoff(attempt))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -144,6 +147,9 @@ func (s *Source) retry(ctx context.Context, call func(context.Context) error) er
 		}
 	}
 }
+
+// retryBackoff is the wait of retry before attempt+1 (a variable for tests).
+var retryBackoff = backoff
 
 // apiError wraps the error of a call about a stream (and shard) with what the user needs:
 // ErrStreamNotFound, or ErrAccessDenied with the permissions the source needs.

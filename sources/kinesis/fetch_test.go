@@ -7,6 +7,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 )
 
 // TestCloseWhileGettingIterator: Close returns while a prefetching task is asking for a shard
@@ -128,5 +131,53 @@ func TestPrefetchReservesInFlightCalls(t *testing.T) {
 	}
 	if most.Load() > 4 {
 		t.Errorf("%d GetRecords calls at once; the buffer had room for 4 answers", most.Load())
+	}
+}
+
+// TestDiscoveryRetriesThrottlingWithoutLimit: throttled DescribeStreamSummary and ListShards
+// calls (many queries listing at once exceed their account-wide rate) are retried without
+// limit, as the package documents, while transient failures stop after maxTransientFailures in
+// a row.
+func TestDiscoveryRetriesThrottlingWithoutLimit(t *testing.T) {
+	defer func(b func(int) time.Duration) { retryBackoff = b }(retryBackoff)
+	retryBackoff = func(int) time.Duration { return time.Millisecond }
+	for _, tt := range []struct {
+		name   string
+		fault  error
+		faults int
+		ok     bool
+	}{
+		{"throttled", &types.LimitExceededException{Message: aws.String("Rate exceeded")}, 3 * maxTransientFailures, true},
+		{"transient, fewer than the limit", &types.InternalFailureException{Message: aws.String("oops")}, maxTransientFailures - 1, true},
+		{"transient, the limit", &types.InternalFailureException{Message: aws.String("oops")}, maxTransientFailures, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeAPI()
+			f.create("s", 1)
+			var n atomic.Int64
+			f.hook = func(op string, _ any) error {
+				if op != "DescribeStreamSummary" && op != "ListShards" {
+					return nil
+				}
+				if n.Add(1) <= int64(tt.faults) {
+					return tt.fault
+				}
+				return nil
+			}
+			s, err := New(fakeOptions(f, "s"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.Open(t.Context(), openInfo(t, newChecked(t)))
+			defer s.Close(context.Background())
+			if (err == nil) != tt.ok {
+				t.Fatalf("Open after %d faults: %v; want ok=%v", tt.faults, err, tt.ok)
+			}
+			if tt.ok && tt.name == "throttled" {
+				if got := s.Metrics(nil)["numThrottled"]; got != fmt.Sprint(tt.faults) {
+					t.Errorf("numThrottled %s; want %d", got, tt.faults)
+				}
+			}
+		})
 	}
 }
