@@ -338,7 +338,17 @@ func (q *Query) advanceWatermark(b *batchPlan) {
 // operators act on a watermark that moved (emit final windows, evict state), as Spark's
 // no-data micro-batches do.
 func (q *Query) needsNoDataBatch() bool {
-	return len(q.pl.stateful) > 0 && q.pl.hasWatermark() && q.state.watermarkMs > q.state.lastRunMs
+	if len(q.pl.stateful) == 0 || !q.pl.hasWatermark() || q.state.watermarkMs <= q.state.lastRunMs {
+		return false
+	}
+	// As Spark: an aggregation in complete mode ignores the watermark (it neither emits nor
+	// evicts by it), so only a deduplication would use the batch.
+	for _, sp := range q.pl.stateful {
+		if q.pl.mode != sinks.Complete || sp.op.StateKind() != operators.Aggregation {
+			return true
+		}
+	}
+	return false
 }
 
 func isoMs(ms int64) string {

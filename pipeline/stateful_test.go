@@ -690,3 +690,39 @@ func TestChangedStatefulOperatorOnCheckpoint(t *testing.T) {
 		})
 	}
 }
+
+// TestNoDataBatchesByMode: when the watermark moves and no data arrives, an update-mode
+// aggregation runs a batch without data (to emit and evict by the new watermark), a
+// complete-mode one does not (it ignores the watermark), as Spark plans them.
+func TestNoDataBatchesByMode(t *testing.T) {
+	chunks := [][]event{
+		{{ts: 1_000, word: "a"}, {ts: 2_000, word: "b"}},
+		{{ts: 5_000, word: "a"}},
+		{{ts: 9_000, word: "c"}},
+	}
+	for _, tt := range []struct {
+		mode    string
+		batches int
+	}{{"complete", 3}, {"update", 4}} {
+		t.Run(tt.mode, func(t *testing.T) {
+			mem := testkit.CheckedAlloc(t)
+			col := newCollector()
+			var progress int
+			p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)),
+				pipeline.WithListener(pipeline.ListenerFuncs{Progress: func(pipeline.QueryProgressEvent) { progress++ }}))
+			defer p.Close(context.Background())
+			q, err := p.ReadStream().Source(newScript(chunks)).Load().WithWatermark("ts", time.Second).
+				GroupBy("word").Count().WriteStream().OutputMode(tt.mode).ForeachBatch(col.fn).
+				Option("checkpointLocation", t.TempDir()).Trigger(pipeline.AvailableNow()).Start(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := await(t, q); err != nil {
+				t.Fatal(err)
+			}
+			if progress != tt.batches {
+				t.Errorf("%d batches ran; want %d", progress, tt.batches)
+			}
+		})
+	}
+}
