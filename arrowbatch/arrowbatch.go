@@ -246,13 +246,8 @@ func FormatValue(a arrow.Array, i int) string {
 // "0.001", "1234567.5"), else in scientific notation ("1.0E7", "1.5E-5"); "NaN", "Infinity",
 // "-Infinity".
 func FormatFloat(v float64, bitSize int) string {
-	switch {
-	case math.IsNaN(v):
-		return "NaN"
-	case math.IsInf(v, 1):
-		return "Infinity"
-	case math.IsInf(v, -1):
-		return "-Infinity"
+	if w, ok := nonFinite(v); ok {
+		return w
 	}
 	if abs := math.Abs(v); abs == 0 || (abs >= 1e-3 && abs < 1e7) {
 		s := strconv.FormatFloat(v, 'f', -1, bitSize)
@@ -274,6 +269,19 @@ func FormatFloat(v float64, bitSize int) string {
 	return mant + "E" + sign + exp
 }
 
+// nonFinite returns Spark's (and Java's) word for NaN and the infinities.
+func nonFinite(v float64) (string, bool) {
+	switch {
+	case math.IsNaN(v):
+		return "NaN", true
+	case math.IsInf(v, 1):
+		return "Infinity", true
+	case math.IsInf(v, -1):
+		return "-Infinity", true
+	}
+	return "", false
+}
+
 // formatNested is FormatValue for a value inside a struct, list or map: null as "null".
 func formatNested(a arrow.Array, i int) string {
 	if a.IsNull(i) {
@@ -293,13 +301,8 @@ func JSONValue(a arrow.Array, i int) any {
 	}
 	switch v := GoValue(a, i).(type) {
 	case float64:
-		switch {
-		case math.IsNaN(v):
-			return "NaN"
-		case math.IsInf(v, 1):
-			return "Infinity"
-		case math.IsInf(v, -1):
-			return "-Infinity"
+		if w, ok := nonFinite(v); ok {
+			return w
 		}
 		return v
 	case []byte:

@@ -506,18 +506,7 @@ func (s *Source) LatestOffset(ctx context.Context, start sources.Offset, _ sourc
 			continue
 		}
 		listed = false
-		ch := s.changed
-		s.mu.Unlock()
-		timer := time.NewTimer(50 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-		case <-s.ctx.Done():
-		case <-ch:
-		case <-timer.C:
-		}
-		timer.Stop()
-		s.mu.Lock()
-		if err := ctx.Err(); err != nil {
+		if err := s.waitChangeLocked(ctx); err != nil {
 			return nil, err
 		}
 		if err := s.errLocked(); err != nil {
@@ -646,21 +635,27 @@ func (s *Source) AwaitAvailableNow(ctx context.Context, start sources.Offset) er
 		if s.anFinishedLocked() {
 			return nil
 		}
-		ch := s.changed
-		s.mu.Unlock()
-		timer := time.NewTimer(50 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-		case <-s.ctx.Done():
-		case <-ch:
-		case <-timer.C:
-		}
-		timer.Stop()
-		s.mu.Lock()
-		if err := ctx.Err(); err != nil {
+		if err := s.waitChangeLocked(ctx); err != nil {
 			return err
 		}
 	}
+}
+
+// waitChangeLocked releases s.mu until the buffer changes (s.changed), 50 ms pass, or ctx or
+// the source ends; it returns ctx's error.
+func (s *Source) waitChangeLocked(ctx context.Context) error {
+	ch := s.changed
+	s.mu.Unlock()
+	timer := time.NewTimer(50 * time.Millisecond)
+	select {
+	case <-ctx.Done():
+	case <-s.ctx.Done():
+	case <-ch:
+	case <-timer.C:
+	}
+	timer.Stop()
+	s.mu.Lock()
+	return ctx.Err()
 }
 
 // PrepareForAvailableNow implements sources.AvailableNow: it records the current time; each
