@@ -45,6 +45,8 @@
 //	b.contains(b"..."), startsWith, endsWith on bytes; b.matches("re") on bytes
 //	x.cast("string")                  Spark's cast: string(x); also "binary", "int",
 //	                                  "bigint", "double", "float", "boolean", "timestamp"
+//	                                  (CEL's conversions; operators.Cast has Spark's rules
+//	                                  for strings: trimming, Spark's timestamp forms)
 //
 // Registered Go functions (see Func) take other names: a function named like any of these
 // built-in functions or macros (contains, size, split, timestamp, has, isNull...) is an error.

@@ -311,7 +311,13 @@ func WithColumnRenamed(existing, newName string) Operator {
 //     casts, whose failures (an overflow) also fail the row.
 //
 // A row's error names the column, the type and the value: `cast n to int: "0x10" is not a
-// base-10 integer`. Inside expressions, x.cast("string") is CEL's string(x); see package expr.
+// base-10 integer`.
+//
+// Inside expressions, x.cast("type") is CEL's conversion (string(x), int(x), timestamp(x)...;
+// see package expr), which agrees with this operator on valid values in CEL's own formats
+// (integers as seconds to timestamp, base-10 strings to int, RFC 3339 strings to timestamp)
+// but is stricter on strings (no trimming, no Spark timestamp or boolean forms) and prints
+// doubles in CEL's form. Use this operator (or Stream.Cast) for Spark's string conversions.
 func Cast(col, typ string, o Options) Operator {
 	return newProjection("Cast("+col+" AS "+typ+")", nil, o, true, func(in *arrow.Schema) ([]projItem, error) {
 		to, err := SparkType(typ)
