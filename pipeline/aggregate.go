@@ -28,7 +28,7 @@ import (
 // WithWatermark marks column col (a timestamp) as the stream's event time, with delay the
 // longest a row may arrive after rows of later event time and still be counted.
 func (s *Stream) WithWatermark(col string, delay time.Duration) *Stream {
-	return s.Transform(operators.WithWatermark(col, delay))
+	return s.transformNew(func() operators.Operator { return operators.WithWatermark(col, delay) })
 }
 
 // Window adds the column "window", a struct of start and end timestamps: the event-time
@@ -48,7 +48,7 @@ func (s *Stream) Window(timeCol string, size time.Duration, slide ...time.Durati
 		n.err = errors.New("Window: give at most one slide duration")
 		return s.with(n)
 	}
-	return s.Transform(operators.Window(timeCol, size, sl, s.options()))
+	return s.transformNew(func() operators.Operator { return operators.Window(timeCol, size, sl, s.options()) })
 }
 
 // DropDuplicates passes on only the first row of each distinct value of cols (all columns when
@@ -57,7 +57,7 @@ func (s *Stream) Window(timeCol string, size time.Duration, slide ...time.Durati
 // event-time column is among cols: once the watermark passes them (later duplicates are then
 // late, and dropped). Otherwise the state keeps every distinct key ever seen.
 func (s *Stream) DropDuplicates(cols ...string) *Stream {
-	return s.Transform(operators.DropDuplicates(cols, s.options()))
+	return s.transformNew(func() operators.Operator { return operators.DropDuplicates(cols, s.options()) })
 }
 
 // GroupedStream is a stream grouped by keys, waiting for its aggregates; see GroupBy.
@@ -75,7 +75,7 @@ func (s *Stream) GroupBy(keys ...string) *GroupedStream {
 // Agg computes aggregates per group: the result has the key columns, then one column per
 // aggregate (named as in Spark, such as "sum(bytes)", or by Agg.As).
 func (g *GroupedStream) Agg(aggs ...Agg) *Stream {
-	return g.s.Transform(operators.Aggregate(g.keys, aggs, g.s.options()))
+	return g.s.transformNew(func() operators.Operator { return operators.Aggregate(g.keys, aggs, g.s.options()) })
 }
 
 // Count counts the rows of each group, in the column "count".

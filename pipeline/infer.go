@@ -199,7 +199,7 @@ func (pl *plan) recheck(decoded map[*node]*arrow.Schema) error {
 		sourceOf[sp.node] = sp.source
 	}
 	var probs []error
-	schema := walkSchemas(w.s.n, &probs, func(n *node) *arrow.Schema {
+	schema := walkSchemas(pl.root, &probs, func(n *node) *arrow.Schema {
 		if s, ok := decoded[n]; ok {
 			return s
 		}

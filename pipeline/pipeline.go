@@ -226,6 +226,9 @@ type node struct {
 	schema  *arrow.Schema // the documents' schema given with DataStreamReader.Schema
 	// operatorNode
 	op operators.Operator
+	// mk makes a new instance of op for each query started (nil for an operator the user gave
+	// to Transform, which every query shares)
+	mk func() operators.Operator
 	// problems found while building (reported by Start)
 	err error
 }
@@ -233,13 +236,47 @@ type node struct {
 func (s *Stream) with(n *node) *Stream { return &Stream{p: s.p, n: n} }
 
 // Transform appends an operator to the stream. It is how the operator packages plug into the
-// builder; MapBatch, Filter and the others are shorthands for it.
+// builder; MapBatch, Filter and the others are shorthands for it. The operator given is the
+// one every query started from the stream uses: a stateful operator given here must not run in
+// two queries at once (the shorthands make a new operator for each query).
 func (s *Stream) Transform(op operators.Operator) *Stream {
 	n := &node{kind: operatorNode, parents: []*node{s.n}, op: op}
 	if op == nil {
 		n.err = errors.New("Transform: the operator is nil")
 	}
 	return s.with(n)
+}
+
+// transformNew appends the operator mk makes; each query started from the stream gets its own
+// instance (see cloneGraph).
+func (s *Stream) transformNew(mk func() operators.Operator) *Stream {
+	out := s.Transform(mk())
+	out.n.mk = mk
+	return out
+}
+
+// cloneGraph copies the nodes of a query's graph for one Start, so that what Start resolves
+// (the sources made from formats, new operator instances) belongs to that query: a stream or
+// a writer may be started again, or into several sinks, as in Spark.
+func cloneGraph(root *node) *node {
+	seen := map[*node]*node{}
+	var clone func(n *node) *node
+	clone = func(n *node) *node {
+		if c, ok := seen[n]; ok {
+			return c
+		}
+		c := *n
+		seen[n] = &c
+		c.parents = make([]*node, len(n.parents))
+		for i, p := range n.parents {
+			c.parents[i] = clone(p)
+		}
+		if n.mk != nil {
+			c.op = n.mk()
+		}
+		return &c
+	}
+	return clone(root)
 }
 
 // BatchFunc is a Go function over whole batches; see MapBatch.
@@ -260,11 +297,13 @@ func (s *Stream) MapBatch(fn BatchFunc, schema ...*arrow.Schema) *Stream {
 		n.err = errors.New("MapBatch: give at most one schema")
 		return s.with(n)
 	}
-	op := operators.MapBatch("MapBatch", sch, fn)
-	if sch == nil {
-		op = &keepSchema{Operator: op}
-	}
-	return s.Transform(op)
+	return s.transformNew(func() operators.Operator {
+		op := operators.MapBatch("MapBatch", sch, fn)
+		if sch == nil {
+			op = &keepSchema{Operator: op}
+		}
+		return op
+	})
 }
 
 // keepSchema declares that an operator keeps its input's schema.

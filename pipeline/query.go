@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -184,7 +185,9 @@ func start(ctx context.Context, p *Pipeline, pl *plan) (_ *Query, err error) {
 
 	q.logger.Info("sluice: query started", "id", q.id, "checkpoint", store.String(), "trigger", pl.trigger.String(), "nextBatch", q.nextID)
 	for _, l := range p.cfg.listeners {
-		l.OnQueryStarted(QueryStartedEvent{ID: q.id, RunID: q.runID, Name: pl.name, Timestamp: time.Now()})
+		q.notify("OnQueryStarted", func() {
+			l.OnQueryStarted(QueryStartedEvent{ID: q.id, RunID: q.runID, Name: pl.name, Timestamp: time.Now()})
+		})
 	}
 	go q.run(runCtx, stopAfter)
 	return q, nil
@@ -318,7 +321,7 @@ func (q *Query) run(ctx context.Context, stopAfter func() bool) {
 	delete(q.p.active, q.id)
 	q.p.mu.Unlock()
 	for _, l := range q.p.cfg.listeners {
-		l.OnQueryTerminated(QueryTerminatedEvent{ID: q.id, RunID: q.runID, Err: err})
+		q.notify("OnQueryTerminated", func() { l.OnQueryTerminated(QueryTerminatedEvent{ID: q.id, RunID: q.runID, Err: err}) })
 	}
 	close(q.done)
 }
@@ -799,8 +802,19 @@ func (q *Query) publish(prog QueryProgress) {
 	}
 	q.mu.Unlock()
 	for _, l := range q.p.cfg.listeners {
-		l.OnQueryProgress(QueryProgressEvent{Progress: prog})
+		q.notify("OnQueryProgress", func() { l.OnQueryProgress(QueryProgressEvent{Progress: prog}) })
 	}
+}
+
+// notify calls a listener; a panic in it is logged and otherwise ignored, as Spark's listener
+// bus does, so that a listener can neither crash the process nor leave the query half started.
+func (q *Query) notify(what string, call func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			q.logger.Error("sluice: a listener panicked; the query goes on", "callback", what, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	call()
 }
 
 // ID returns the query's ID, which is kept in the checkpoint and so stable across restarts.

@@ -74,7 +74,7 @@ func (s *Stream) options() operators.Options {
 //
 // A null condition drops the row.
 func (s *Stream) Filter(condition string) *Stream {
-	return s.Transform(operators.Filter(condition, s.options()))
+	return s.transformNew(func() operators.Operator { return operators.Filter(condition, s.options()) })
 }
 
 // Where is Filter, as in Spark.
@@ -88,22 +88,24 @@ func (s *Stream) Where(condition string) *Stream { return s.Filter(condition) }
 // Columns are passed through without copying. An expression's column is named by its AS, or by
 // its text.
 func (s *Stream) Select(items ...string) *Stream {
-	return s.Transform(operators.Select(items, s.options()))
+	return s.transformNew(func() operators.Operator { return operators.Select(items, s.options()) })
 }
 
 // WithColumn adds the column name computed by the CEL expression expr, or replaces the column
 // of that name in place, like Spark's withColumn.
 func (s *Stream) WithColumn(name, expr string) *Stream {
-	return s.Transform(operators.WithColumn(name, expr, s.options()))
+	return s.transformNew(func() operators.Operator { return operators.WithColumn(name, expr, s.options()) })
 }
 
 // Drop removes the named columns; names that are not columns are ignored, as in Spark.
-func (s *Stream) Drop(cols ...string) *Stream { return s.Transform(operators.Drop(cols...)) }
+func (s *Stream) Drop(cols ...string) *Stream {
+	return s.transformNew(func() operators.Operator { return operators.Drop(cols...) })
+}
 
 // WithColumnRenamed renames a column; it does nothing when there is no such column, as in
 // Spark.
 func (s *Stream) WithColumnRenamed(existing, newName string) *Stream {
-	return s.Transform(operators.WithColumnRenamed(existing, newName))
+	return s.transformNew(func() operators.Operator { return operators.WithColumnRenamed(existing, newName) })
 }
 
 // Cast converts the column col to the Spark SQL type typ ("string", "bigint", "double",
@@ -111,7 +113,7 @@ func (s *Stream) WithColumnRenamed(existing, newName string) *Stream {
 // copying the bytes, as Spark does (invalid UTF-8 is kept). Inside expressions,
 // data.cast("string") does the same.
 func (s *Stream) Cast(col, typ string) *Stream {
-	return s.Transform(operators.Cast(col, typ, s.options()))
+	return s.transformNew(func() operators.Operator { return operators.Cast(col, typ, s.options()) })
 }
 
 // Explode emits one row per element of the list the CEL expression listExpr computes, like
@@ -121,7 +123,7 @@ func (s *Stream) Cast(col, typ string) *Stream {
 //
 // Rows whose list is null or empty produce nothing.
 func (s *Stream) Explode(name, listExpr string) *Stream {
-	return s.Transform(operators.Explode(name, listExpr, s.options()))
+	return s.transformNew(func() operators.Operator { return operators.Explode(name, listExpr, s.options()) })
 }
 
 // FromJSON parses the JSON objects of the string or binary column col into the columns of
@@ -131,7 +133,7 @@ func (s *Stream) Explode(name, listExpr string) *Stream {
 // column takes any value, a non-string one as its JSON text (see arrowbatch.JSONParser). To
 // decode a Kinesis record's data at the source instead, read with option format=json.
 func (s *Stream) FromJSON(col string, schema *arrow.Schema) *Stream {
-	return s.Transform(operators.FromJSON(col, schema, s.options()))
+	return s.transformNew(func() operators.Operator { return operators.FromJSON(col, schema, s.options()) })
 }
 
 // Map applies fn to every row of s as a Go struct, like Spark's Dataset.map: In's fields are
@@ -140,7 +142,7 @@ func (s *Stream) FromJSON(col string, schema *arrow.Schema) *Stream {
 // reflection. See operators.Map for the field types.
 func Map[In, Out any](s *Stream, fn func(ctx context.Context, in In) (Out, error)) *Stream {
 	name := fmt.Sprintf("Map(%s -> %s)", typeName[In](), typeName[Out]())
-	return s.Transform(operators.Map(name, fn, s.options()))
+	return s.transformNew(func() operators.Operator { return operators.Map(name, fn, s.options()) })
 }
 
 func typeName[T any]() string { return reflect.TypeFor[T]().String() }

@@ -31,6 +31,7 @@ type DataStreamWriter struct {
 	format    string
 	options   map[string]string
 	sink      sinks.Sink
+	sinkMk    func() sinks.Sink // makes a new sink per query, for ForeachBatch and the like
 	mode      string
 	name      string
 	trigger   Trigger
@@ -83,8 +84,15 @@ func (w *DataStreamWriter) Trigger(t Trigger) *DataStreamWriter {
 
 // Sink writes to snk directly instead of a format from the registry (the typed path).
 func (w *DataStreamWriter) Sink(snk sinks.Sink) *DataStreamWriter {
-	w.sink = snk
+	w.sink, w.sinkMk = snk, nil
 	w.sinkKinds++
+	return w
+}
+
+// sinkNew is Sink with a sink made for each query started.
+func (w *DataStreamWriter) sinkNew(mk func() sinks.Sink) *DataStreamWriter {
+	w.Sink(mk())
+	w.sinkMk = mk
 	return w
 }
 
@@ -99,7 +107,7 @@ func (w *DataStreamWriter) ForeachBatch(fn func(ctx context.Context, batch arrow
 	if fn == nil {
 		w.problems = append(w.problems, errors.New("ForeachBatch: the function is nil"))
 	}
-	return w.Sink(foreach.NewBatchSink(fn))
+	return w.sinkNew(func() sinks.Sink { return foreach.NewBatchSink(fn) })
 }
 
 // ForeachTable is ForeachBatch without the copy: fn gets the micro-batch as an Arrow table
@@ -109,7 +117,7 @@ func (w *DataStreamWriter) ForeachTable(fn func(ctx context.Context, table arrow
 	if fn == nil {
 		w.problems = append(w.problems, errors.New("ForeachTable: the function is nil"))
 	}
-	return w.Sink(foreach.NewTableSink(fn))
+	return w.sinkNew(func() sinks.Sink { return foreach.NewTableSink(fn) })
 }
 
 // ForeachWriter is Spark's ForeachWriter; see foreach.Writer.
@@ -124,7 +132,7 @@ func (w *DataStreamWriter) Foreach(writer ForeachWriter) *DataStreamWriter {
 	if writer == nil {
 		w.problems = append(w.problems, errors.New("Foreach: the writer is nil"))
 	}
-	return w.Sink(foreach.NewRowSink(writer))
+	return w.sinkNew(func() sinks.Sink { return foreach.NewRowSink(writer) })
 }
 
 // ForeachFunc calls fn for every row; see Foreach.
@@ -141,6 +149,7 @@ type plan struct {
 	schema     *arrow.Schema
 	sink       sinks.Sink
 	sinkDesc   string
+	root       *node // this query's copy of the stream's graph (see cloneGraph)
 	mode       sinks.OutputMode
 	trigger    Trigger
 	name       string
@@ -164,11 +173,11 @@ type sourcePath struct {
 func (w *DataStreamWriter) resolve() (*plan, error) {
 	p := w.s.p
 	probs := append([]error(nil), w.problems...)
-	pl := &plan{trigger: w.trigger, name: w.name}
+	pl := &plan{trigger: w.trigger, name: w.name, root: cloneGraph(w.s.n)}
 
 	// Sources and operators.
 	bySource := map[*node]*sourcePath{}
-	pl.schema = walkSchemas(w.s.n, &probs, func(n *node) *arrow.Schema {
+	pl.schema = walkSchemas(pl.root, &probs, func(n *node) *arrow.Schema {
 		src, err := w.makeSource(n)
 		if err != nil {
 			probs = addProblem(probs, err)
@@ -228,7 +237,7 @@ func (w *DataStreamWriter) resolve() (*plan, error) {
 			}
 		}
 	}
-	walk(w.s.n, nil)
+	walk(pl.root, nil)
 	probs = append(probs, planStateful(pl)...)
 	if len(pl.stateful) > 0 {
 		probs = addProblem(probs, p.cfg.stateOpts.Validate())
@@ -254,6 +263,9 @@ func (w *DataStreamWriter) resolve() (*plan, error) {
 	}
 	if w.sink != nil {
 		pl.sink = w.sink
+		if w.sinkMk != nil {
+			pl.sink = w.sinkMk() // each query its own (ForeachBatch, ForeachTable, Foreach)
+		}
 		if len(sinkOpts) > 0 && w.format == "" {
 			keys := make([]string, 0, len(sinkOpts))
 			for k := range sinkOpts {
@@ -479,7 +491,7 @@ func (w *DataStreamWriter) explain(pl *plan) string {
 			tree(p, child, i == len(n.parents)-1)
 		}
 	}
-	tree(w.s.n, "", true)
+	tree(pl.root, "", true)
 	if pl.schema != nil {
 		b.WriteString("== Output Schema ==\n")
 		for _, f := range pl.schema.Fields() {

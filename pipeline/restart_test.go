@@ -1,0 +1,97 @@
+package pipeline_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/sluicedev/sluice/internal/testkit"
+	"github.com/sluicedev/sluice/pipeline"
+)
+
+// TestStartTwice: as in Spark, a stream can be written to several sinks and a writer started
+// again: each Start makes its own sources, operators (stateful ones included) and sink, so
+// two queries from one stream run at once and each counts its own rows.
+func TestStartTwice(t *testing.T) {
+	mem := testkit.CheckedAlloc(t)
+	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
+	defer p.Close(context.Background())
+	s := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "10").Load().
+		WithColumn("k", "value % 3").GroupBy("k").Count()
+	var mu sync.Mutex
+	totals := map[string]int64{} // query → the sum of the last counts it saw
+	sink := func(name string) func(context.Context, arrow.RecordBatch, int64) error {
+		return func(_ context.Context, b arrow.RecordBatch, _ int64) error {
+			mu.Lock()
+			defer mu.Unlock()
+			var sum int64
+			for _, c := range b.Column(int(b.Schema().FieldIndices("count")[0])).(interface{ Int64Values() []int64 }).Int64Values() {
+				sum += c
+			}
+			totals[name] = sum
+			return nil
+		}
+	}
+	start := func(w *pipeline.DataStreamWriter, dir string) *pipeline.Query {
+		q, err := w.Option("checkpointLocation", dir).Trigger(pipeline.AvailableNow()).Start(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	// One stream, two queries at once, each with a stateful aggregation.
+	qa := start(s.WriteStream().OutputMode("complete").ForeachBatch(sink("a")), t.TempDir())
+	qb := start(s.WriteStream().OutputMode("complete").ForeachBatch(sink("b")), t.TempDir())
+	for _, q := range []*pipeline.Query{qa, qb} {
+		if err := await(t, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if totals["a"] != 10 || totals["b"] != 10 {
+		t.Errorf("counts %v; want 10 rows counted by each query", totals)
+	}
+	// The same writer started again, on its checkpoint: the query goes on.
+	dir := t.TempDir()
+	w := s.WriteStream().OutputMode("complete").ForeachBatch(sink("c"))
+	for run := 1; run <= 2; run++ {
+		if err := await(t, start(w, dir)); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		if want := int64(10 * run); totals["c"] != want {
+			t.Errorf("run %d: count %d; want %d", run, totals["c"], want)
+		}
+	}
+}
+
+// TestListenerPanics: a listener that panics is logged and ignored, as Spark's listener bus
+// does: the query runs to its end, and the pipeline stays usable.
+func TestListenerPanics(t *testing.T) {
+	var progress atomic.Int64
+	p := pipeline.New(pipeline.WithLogger(testkit.Logger(t)), pipeline.WithListener(pipeline.ListenerFuncs{
+		Started:    func(pipeline.QueryStartedEvent) { panic("started") },
+		Progress:   func(pipeline.QueryProgressEvent) { progress.Add(1); panic("progress") },
+		Terminated: func(pipeline.QueryTerminatedEvent) { panic("terminated") },
+	}))
+	for range 2 {
+		q, err := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "5").Load().
+			WriteStream().Format("console").Trigger(pipeline.Once()).Start(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := await(t, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if progress.Load() != 2 {
+		t.Errorf("%d progress events; want 2", progress.Load())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
