@@ -547,3 +547,39 @@ func TestPurge(t *testing.T) {
 		t.Errorf("values (-want +got):\n%s", diff)
 	}
 }
+
+// TestCorruptLatestCommit: the latest commit decides where a restart resumes, so a damaged one
+// stops Start with a CorruptError naming it instead of being trusted by its name.
+func TestCorruptLatestCommit(t *testing.T) {
+	for _, c := range []struct{ name, content, want string }{
+		{"garbage", "garbage", "commits/1 is unusable: invalid JSON"},
+		{"empty", "", "commits/1 is unusable"},
+		{"wrong batch", `{"version": 1, "batchId": 5}`, "commits/1 is unusable: holds batch 5"},
+		{"newer version", `{"version": 9, "batchId": 1}`, "commits/1 is unusable: format version 9"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := pipeline.New(pipeline.WithLogger(testkit.Logger(t)))
+			defer p.Close(context.Background())
+			w := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "5").Load().
+				WriteStream().Format("console").Option("checkpointLocation", dir).Trigger(pipeline.AvailableNow())
+			for range 2 {
+				q, err := w.Start(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := await(t, q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(filepath.Join(dir, "commits", "1"), []byte(c.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := w.Start(context.Background())
+			var ce *checkpoint.CorruptError
+			if !errors.As(err, &ce) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Start: %v\nwant a CorruptError containing %q", err, c.want)
+			}
+		})
+	}
+}

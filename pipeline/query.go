@@ -215,6 +215,15 @@ func (q *Query) restore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if hasCommit {
+		// The latest commit decides where the query resumes: it must be a valid commit of
+		// its batch (a file that does not parse is a CorruptError, as offsets' are).
+		if ok, err := q.log.HasCommit(ctx, lastCommit); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("checkpoint: commits/%d vanished while reading", lastCommit)
+		}
+	}
 	q.starts = make([]sources.Offset, len(q.pl.paths))
 	if !ok {
 		if hasCommit {
