@@ -32,6 +32,9 @@ type Pipeline struct {
 
 	mu      sync.Mutex
 	active  map[string]*Query // by query ID
+	// starting holds the names of the queries being started (start reserves its name here
+	// until the query is active or has failed, so that two Starts cannot both take it).
+	starting map[string]bool
 	tables  map[string]*memsink.Sink
 	closing bool
 }

@@ -92,19 +92,30 @@ func newUUID() string {
 
 func start(ctx context.Context, p *Pipeline, pl *plan) (_ *Query, err error) {
 	p.mu.Lock()
-	closing := p.closing
-	if pl.name != "" {
-		for _, a := range p.active {
-			if a.pl.name == pl.name {
-				p.mu.Unlock()
-				return nil, fmt.Errorf("sluice: a query named %q is already active", pl.name)
-			}
-		}
-	}
-	p.mu.Unlock()
-	if closing {
+	if p.closing {
+		p.mu.Unlock()
 		return nil, errors.New("sluice: the pipeline is closed")
 	}
+	if pl.name != "" {
+		taken := p.starting[pl.name]
+		for _, a := range p.active {
+			taken = taken || a.pl.name == pl.name
+		}
+		if taken {
+			p.mu.Unlock()
+			return nil, fmt.Errorf("sluice: a query named %q is already active", pl.name)
+		}
+		if p.starting == nil {
+			p.starting = map[string]bool{}
+		}
+		p.starting[pl.name] = true
+		defer func() {
+			p.mu.Lock()
+			delete(p.starting, pl.name)
+			p.mu.Unlock()
+		}()
+	}
+	p.mu.Unlock()
 	store, temp, err := openCheckpoint(pl.checkpoint, p.cfg.openStore)
 	if err != nil {
 		return nil, err
@@ -174,6 +185,10 @@ func start(ctx context.Context, p *Pipeline, pl *plan) (_ *Query, err error) {
 	}
 
 	p.mu.Lock()
+	if p.closing { // Close began while the query was starting: it would not stop this one
+		p.mu.Unlock()
+		return nil, errors.New("sluice: the pipeline is closed")
+	}
 	if ms, ok := pl.sink.(*memsink.Sink); ok {
 		if old := p.tables[pl.name]; old != nil {
 			old.Release()

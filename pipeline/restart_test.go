@@ -95,3 +95,27 @@ func TestListenerPanics(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 }
+
+// TestConcurrentStartsOfOneName: of several Starts of queries with the same name at once, one
+// succeeds and the others are refused, as Spark refuses a second active query of a name.
+func TestConcurrentStartsOfOneName(t *testing.T) {
+	p := pipeline.New(pipeline.WithLogger(testkit.Logger(t)))
+	defer p.Close(context.Background())
+	var wg sync.WaitGroup
+	var started atomic.Int64
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := p.ReadStream().Format("rate").Load().WriteStream().Format("memory").QueryName("dup").
+				Start(context.Background())
+			if err == nil {
+				started.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if started.Load() != 1 || len(p.Active()) != 1 {
+		t.Errorf("%d Starts succeeded, %d queries active; want 1", started.Load(), len(p.Active()))
+	}
+}
