@@ -758,9 +758,11 @@ func (q *Query) report(b *batchPlan, inRows []atomic.Int64, outRows int64) {
 	b.dur["triggerExecution"] = took.Milliseconds()
 	b.dur["queryPlanning"] = 0
 	b.dur["getBatch"] = 0
-	sinceLast := now.Sub(q.lastTrigger)
-	if q.lastTrigger.IsZero() {
-		sinceLast = took
+	// As Spark: input rows per second over the time since the previous batch started; the
+	// first batch of a run has none, and reports 0.
+	var sinceLast time.Duration
+	if !q.lastTrigger.IsZero() {
+		sinceLast = b.started.Sub(q.lastTrigger)
 	}
 	q.lastTrigger = b.started
 	var total int64

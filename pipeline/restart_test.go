@@ -119,3 +119,55 @@ func TestConcurrentStartsOfOneName(t *testing.T) {
 		t.Errorf("%d Starts succeeded, %d queries active; want 1", started.Load(), len(p.Active()))
 	}
 }
+
+// TestInputRowsPerSecond: as Spark, the first batch of a run reports 0 input rows per second
+// (no previous batch), later ones their rows over the time between the two batches' starts.
+func TestInputRowsPerSecond(t *testing.T) {
+	var mu sync.Mutex
+	var progs []pipeline.QueryProgress
+	p := pipeline.New(pipeline.WithLogger(testkit.Logger(t)), pipeline.WithListener(pipeline.ListenerFuncs{
+		Progress: func(e pipeline.QueryProgressEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			if e.Progress.NumInputRows > 0 {
+				progs = append(progs, e.Progress)
+			}
+		},
+	}))
+	defer p.Close(context.Background())
+	q, err := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "10").Load().
+		WriteStream().Format("memory").QueryName("irps").Trigger(pipeline.ProcessingTime(100 * time.Millisecond)).
+		Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		n := len(progs)
+		mu.Unlock()
+		if n >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("fewer than 3 batches in 20s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := q.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := progs[0].InputRowsPerSecond; got != 0 {
+		t.Errorf("batch 0: inputRowsPerSecond %v; want 0", got)
+	}
+	for i := 1; i < 3; i++ {
+		t0, _ := time.Parse(time.RFC3339Nano, progs[i-1].Timestamp)
+		t1, _ := time.Parse(time.RFC3339Nano, progs[i].Timestamp)
+		want := float64(progs[i].NumInputRows) / t1.Sub(t0).Seconds()
+		if got := progs[i].InputRowsPerSecond; got < want*0.9 || got > want*1.1 {
+			t.Errorf("batch %d: inputRowsPerSecond %v; want about %v (rows over the time between the starts)", i, got, want)
+		}
+	}
+}
