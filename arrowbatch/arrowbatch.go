@@ -8,6 +8,7 @@ package arrowbatch
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -294,6 +295,17 @@ func formatNested(a arrow.Array, i int) string {
 // binary as base64, timestamps as RFC 3339 strings with fractional seconds, NaN and infinities
 // as the strings "NaN", "Infinity" and "-Infinity" (encoding/json rejects them as numbers).
 func JSONValue(a arrow.Array, i int) any {
+	switch a.(type) {
+	case *array.Struct, *array.Map, array.ListLike:
+		if a.IsNull(i) {
+			return nil
+		}
+		b, err := AppendJSON(nil, a, i)
+		if err != nil {
+			return nil
+		}
+		return json.RawMessage(b) // objects and arrays in schema and map order
+	}
 	if f, ok := a.(*array.Float32); ok && f.IsValid(i) {
 		if v := f.Value(i); !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) {
 			return v // encoding/json writes a float32 in its shortest form, "0.1"

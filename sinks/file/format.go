@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -194,54 +192,9 @@ func (e *jsonEncoder) write(rec arrow.RecordBatch) error {
 	return nil
 }
 
-// appendJSONValue appends the JSON of row i of a.
+// appendJSONValue appends the JSON of row i of a (see arrowbatch.AppendJSON).
 func appendJSONValue(b []byte, a arrow.Array, i int) ([]byte, error) {
-	if a.IsNull(i) {
-		return append(b, "null"...), nil
-	}
-	switch a.DataType().ID() {
-	case arrow.LIST, arrow.LARGE_LIST, arrow.FIXED_SIZE_LIST, arrow.LIST_VIEW, arrow.LARGE_LIST_VIEW,
-		arrow.STRUCT, arrow.MAP, arrow.DENSE_UNION, arrow.SPARSE_UNION:
-		v, err := json.Marshal(a.GetOneForMarshal(i))
-		if err != nil {
-			return b, err
-		}
-		return append(b, v...), nil
-	}
-	switch v := arrowbatch.JSONValue(a, i).(type) {
-	case float64:
-		switch {
-		case math.IsNaN(v):
-			return append(b, `"NaN"`...), nil
-		case math.IsInf(v, 1):
-			return append(b, `"Infinity"`...), nil
-		case math.IsInf(v, -1):
-			return append(b, `"-Infinity"`...), nil
-		}
-		bits := 64
-		if a.DataType().ID() == arrow.FLOAT32 {
-			bits = 32
-		}
-		return strconv.AppendFloat(b, v, 'g', -1, bits), nil
-	case int64:
-		return strconv.AppendInt(b, v, 10), nil
-	case uint64:
-		return strconv.AppendUint(b, v, 10), nil
-	case bool:
-		return strconv.AppendBool(b, v), nil
-	case string:
-		enc, err := json.Marshal(v)
-		if err != nil {
-			return b, err
-		}
-		return append(b, enc...), nil
-	default:
-		enc, err := json.Marshal(v)
-		if err != nil {
-			return b, err
-		}
-		return append(b, enc...), nil
-	}
+	return arrowbatch.AppendJSON(b, a, i)
 }
 
 func (e *jsonEncoder) size() int64 {
