@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io/fs"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path"
 	"path/filepath"
@@ -637,5 +638,67 @@ func TestOutputModes(t *testing.T) {
 	s, _ := filesink.New(filesink.Options{Format: filesink.JSON, Path: "/tmp/x"})
 	if !s.SupportsOutputMode(sinks.Append) || s.SupportsOutputMode(sinks.Update) || s.SupportsOutputMode(sinks.Complete) {
 		t.Error("want append only")
+	}
+}
+
+// TestRollingWideRows: with rows far larger than maxBytesPerFile / probe size, files still
+// roll at about the limit: a new file's first chunk is sized by the batch's estimate of its
+// rows, not a fixed probe of 256 rows (which made 25 MB files under a 1 MB limit).
+func TestRollingWideRows(t *testing.T) {
+	mem := testkit.CheckedAlloc(t)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "body", Type: arrow.BinaryTypes.String}}, nil)
+	const limit, rowBytes, rows = 1 << 20, 100 << 10, 300
+	for _, f := range []filesink.Format{filesink.JSON, filesink.Parquet} {
+		t.Run(string(f), func(t *testing.T) {
+			dir := t.TempDir()
+			o := filesink.DefaultOptions(f)
+			o.Path, o.MaxBytesPerFile = dir, limit
+			if f == filesink.Parquet {
+				o.Compression = "none"
+			}
+			s, err := filesink.New(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Open(t.Context(), sinks.Info{QueryID: "q", Schema: schema, OutputMode: sinks.Append, Allocator: mem, Logger: testkit.Logger(t)}); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close(context.Background())
+			b := array.NewStringBuilder(mem)
+			rng := rand.New(rand.NewPCG(1, 2))
+			for range rows {
+				v := make([]byte, rowBytes)
+				for i := range v {
+					v[i] = 'a' + byte(rng.IntN(26)) // incompressible enough
+				}
+				b.Append(string(v))
+			}
+			col := b.NewArray()
+			b.Release()
+			rec := array.NewRecordBatch(schema, []arrow.Array{col}, rows)
+			col.Release()
+			defer rec.Release()
+			w, err := s.Begin(t.Context(), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Write(t.Context(), rec); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Commit(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			tbl, _ := filesink.ReadManifest(t.Context(), dir)
+			var total int64
+			for _, file := range tbl.Files() {
+				total += file.Rows
+				if file.Size > limit+2*rowBytes+64<<10 {
+					t.Errorf("file of %d bytes (%d rows); limit %d, rows of %d bytes", file.Size, file.Rows, limit, rowBytes)
+				}
+			}
+			if total != rows {
+				t.Errorf("%d rows in the files; want %d", total, rows)
+			}
+		})
 	}
 }

@@ -20,9 +20,6 @@ import (
 // maxBytesPerFile.
 const chunkRows = 4096
 
-// minChunkRows is the fewest rows handed to an encoder at once (but at the end of the input).
-const minChunkRows = 16
-
 // probeRows is the size of a file's first chunk when files roll by size.
 const probeRows = 256
 
@@ -260,9 +257,12 @@ func (w *batchWriter) writeGroup(dir string, values []*string, rec arrow.RecordB
 			}
 			if f.entry.Rows == 0 {
 				take = min(take, probeRows) // measure the rate on a few rows first
-			} else if per > 0 {
+			}
+			if per > 0 {
+				// Rows that fit by the estimate (of the file, or of the batch for a new
+				// file), at least one: wide rows must not overshoot by a whole probe.
 				left := float64(s.opts.MaxBytesPerFile - size)
-				take = min(take, max(minChunkRows, int64(left/per)+1))
+				take = min(take, max(1, int64(left/per)+1))
 			}
 		}
 		part := rec.NewSlice(off, off+take)
