@@ -174,6 +174,7 @@ func (s *RowSink) Begin(ctx context.Context, batchID int64) (sinks.BatchWriter, 
 type rowWriter struct {
 	w    Writer
 	rows int64 // rows processed in this micro-batch, over all its Writes
+	err  error // the error of Process that failed the micro-batch, if one did
 }
 
 func (r *rowWriter) Write(ctx context.Context, rec arrow.RecordBatch) error {
@@ -181,7 +182,8 @@ func (r *rowWriter) Write(ctx context.Context, rec arrow.RecordBatch) error {
 		if err := r.w.Process(ctx, arrowbatch.Row{Batch: rec, Index: i}); err != nil {
 			// Name the row by its position in the micro-batch: a micro-batch arrives in
 			// several Arrow batches, so the index in rec alone is ambiguous.
-			return fmt.Errorf("foreach: row %d of the micro-batch: %w", r.rows, err)
+			r.err = fmt.Errorf("foreach: row %d of the micro-batch: %w", r.rows, err)
+			return r.err
 		}
 		r.rows++
 	}
@@ -191,9 +193,13 @@ func (r *rowWriter) Write(ctx context.Context, rec arrow.RecordBatch) error {
 func (r *rowWriter) Commit(ctx context.Context) error { return r.w.Close(ctx, nil) }
 
 func (r *rowWriter) Abort(ctx context.Context) error {
+	if r.err != nil {
+		return r.w.Close(ctx, r.err) // as Spark's close(errorOrNull): the cause
+	}
 	return r.w.Close(ctx, ErrBatchAborted)
 }
 
 // ErrBatchAborted is the error Writer.Close receives when the micro-batch failed elsewhere (in
-// a source, an operator, or an earlier row); the batch will be replayed.
+// a source or an operator); when Process failed, Close receives Process's error (wrapped with
+// the row's position). Either way the batch will be replayed.
 var ErrBatchAborted = errors.New("foreach: the micro-batch failed and will be replayed")

@@ -359,7 +359,7 @@ func TestRowSinkRowError(t *testing.T) {
 		"process v=3 s=NULL index=2",
 		"process v=4 s=s4 index=0",
 		"process v=5 s=NULL index=1",
-		"close " + foreach.ErrBatchAborted.Error(),
+		"close foreach: row 4 of the micro-batch: bad value 5", // Process's error, as Spark's close(errorOrNull)
 	}
 	if diff := cmp.Diff(want, rw.calls); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -59,7 +60,12 @@ func checkPartitionKey(pk string) error {
 	if !utf8.ValidString(pk) {
 		return fmt.Errorf("partition key is not valid UTF-8: %w", ErrInvalidPartitionKey)
 	}
-	if n := utf8.RuneCountInString(pk); n == 0 || n > MaxPartitionKeyLength {
+	// Kinesis counts the key's UTF-16 code units (a character outside the BMP counts twice).
+	n := 0
+	for _, r := range pk {
+		n += utf16.RuneLen(r)
+	}
+	if n == 0 || n > MaxPartitionKeyLength {
 		return fmt.Errorf("partition key of %d characters, want 1 to %d: %w", n, MaxPartitionKeyLength, ErrInvalidPartitionKey)
 	}
 	return nil

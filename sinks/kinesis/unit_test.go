@@ -128,6 +128,8 @@ func TestRecordErrors(t *testing.T) {
 		{"null data", ptr("k"), nil, nil, kinesis.ErrNull, `row 5 (partition key "k"): column data is null`},
 		{"empty key", ptr(""), nil, ptr("d"), kinesis.ErrInvalidPartitionKey, `partition key of 0 characters, want 1 to 256`},
 		{"long key", ptr(strings.Repeat("é", 257)), nil, ptr("d"), kinesis.ErrInvalidPartitionKey, `partition key of 257 characters, want 1 to 256`},
+		// Kinesis counts UTF-16 code units: 129 characters outside the BMP are 258.
+		{"long key outside the BMP", ptr(strings.Repeat("😀", 129)), nil, ptr("d"), kinesis.ErrInvalidPartitionKey, `partition key of 258 characters, want 1 to 256`},
 		{"bad utf8", ptr("a\xffb"), nil, ptr("d"), kinesis.ErrInvalidPartitionKey, `not valid UTF-8`},
 		{"bad hash key", ptr("k"), ptr("012"), ptr("d"), kinesis.ErrInvalidExplicitHashKey, `explicit hash key "012" is not a decimal number`},
 		{"hash key too big", ptr("k"), ptr("340282366920938463463374607431768211456"), ptr("d"), kinesis.ErrInvalidExplicitHashKey, `is not a decimal number in [0, 2^128-1]`},
