@@ -137,9 +137,12 @@ func (w *writer) Commit(context.Context) error {
 }
 
 // Table writes rows as Spark's Dataset.show prints them: cells right-aligned when truncating
-// (cut to 20 characters), left-aligned otherwise.
+// (cut to 20 characters), left-aligned otherwise; line breaks, tabs and other control
+// characters escaped as a backslash and a letter (Spark's escapeMetaCharacters), and East Asian
+// full-width characters counted as two columns (Spark's stringHalfWidth).
 func Table(b *strings.Builder, names []string, rows [][]string, truncate bool) {
 	cut := func(s string) string {
+		s = metaEscaper.Replace(s)
 		if truncate && utf8.RuneCountInString(s) > 20 {
 			r := []rune(s)
 			return string(r[:17]) + "..."
@@ -148,11 +151,11 @@ func Table(b *strings.Builder, names []string, rows [][]string, truncate bool) {
 	}
 	width := make([]int, len(names))
 	for i, n := range names {
-		width[i] = max(3, utf8.RuneCountInString(cut(n)))
+		width[i] = max(3, halfWidth(cut(n)))
 	}
 	for _, r := range rows {
 		for i, c := range r {
-			width[i] = max(width[i], utf8.RuneCountInString(cut(c)))
+			width[i] = max(width[i], halfWidth(cut(c)))
 		}
 	}
 	sep := func() {
@@ -167,7 +170,7 @@ func Table(b *strings.Builder, names []string, rows [][]string, truncate bool) {
 		b.WriteByte('|')
 		for i, c := range cells {
 			c = cut(c)
-			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c))
+			pad := strings.Repeat(" ", width[i]-halfWidth(c))
 			if truncate {
 				b.WriteString(pad + c)
 			} else {
@@ -184,4 +187,23 @@ func Table(b *strings.Builder, names []string, rows [][]string, truncate bool) {
 		line(r)
 	}
 	sep()
+}
+
+// metaEscaper escapes the characters Spark's show() escapes (escapeMetaCharacters).
+var metaEscaper = strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`, "\f", `\f`, "\b", `\b`, "\v", `\v`, "\a", `\a`)
+
+// halfWidth is the columns s takes in a terminal as Spark counts them: a full-width character
+// (Hangul, CJK, full-width forms) counts two.
+func halfWidth(s string) int {
+	n := 0
+	for _, r := range s {
+		n++
+		switch {
+		case r >= 0x1100 && r <= 0x115F, r >= 0x2E80 && r <= 0xA4CF, r >= 0xAC00 && r <= 0xD7A3,
+			r >= 0xF900 && r <= 0xFAFF, r >= 0xFE10 && r <= 0xFE19, r >= 0xFE30 && r <= 0xFE6F,
+			r >= 0xFF00 && r <= 0xFF60, r >= 0xFFE0 && r <= 0xFFE6:
+			n++
+		}
+	}
+	return n
 }

@@ -369,3 +369,33 @@ func TestFactoryOptionsTakeEffect(t *testing.T) {
 		t.Errorf("options (-want +got):\n%s", diff)
 	}
 }
+
+// TestTableEscapesAndWidths: as Spark's show(), control characters are escaped (a cell with a
+// line break stays on its line) and full-width characters take two columns.
+func TestTableEscapesAndWidths(t *testing.T) {
+	var b strings.Builder
+	console.Table(&b, []string{"s", "n"}, [][]string{{"line1\nline2\tx", "1"}, {"日本語", "2"}}, true)
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if len(lines) != 6 {
+		t.Fatalf("%d lines; want 6 (one per row and rule):\n%s", len(lines), b.String())
+	}
+	if !strings.Contains(lines[3], `line1\nline2\tx`) {
+		t.Errorf("row 1 = %q; want the line break and tab escaped", lines[3])
+	}
+	// Every line of the table is as wide on a terminal, counting full-width characters twice.
+	w := func(s string) int {
+		n := 0
+		for _, r := range s {
+			n++
+			if r >= 0x2E80 && r <= 0xA4CF {
+				n++
+			}
+		}
+		return n
+	}
+	for i, l := range lines {
+		if w(l) != w(lines[0]) {
+			t.Errorf("line %d %q is %d columns wide; the rule is %d", i, l, w(l), w(lines[0]))
+		}
+	}
+}
