@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -114,7 +115,7 @@ outer:
 		}
 		seen[opt.Key] = k
 		if err := opt.Set(o, kv[k]); err != nil {
-			shown := kv[k]
+			shown := withoutPassword(kv[k])
 			if opt.Secret {
 				shown = Redacted
 			}
@@ -430,4 +431,15 @@ func ParseBytes(s string) (int64, error) {
 		return 0, errors.New("must be a byte size such as 512kb, 10mb or 2gb")
 	}
 	return int64(f * mult), nil
+}
+
+// withoutPassword returns v with the password of a URL's user information masked (as
+// url.URL.Redacted does), so that an error about such a value does not print the password.
+func withoutPassword(v string) string {
+	if u, err := url.Parse(v); err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			return u.Redacted()
+		}
+	}
+	return v
 }

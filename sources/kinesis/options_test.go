@@ -316,3 +316,16 @@ func FuzzParseInitialPosition(f *testing.F) {
 		}
 	})
 }
+
+// TestEndpointPasswordNotPrinted: an endpoint URL with a password is refused without printing
+// the password.
+func TestEndpointPasswordNotPrinted(t *testing.T) {
+	o := DefaultOptions()
+	err := errors.Join(Spec.Parse(&o, map[string]string{"streamName": "s", "region": "us-east-1", "endpoint": "http://user:SUPERSECRET9@127.0.0.1:1"}), o.Validate())
+	if err == nil || !strings.Contains(err.Error(), "user information") {
+		t.Fatalf("got %v; want the endpoint refused", err)
+	}
+	if strings.Contains(err.Error(), "SUPERSECRET9") {
+		t.Errorf("the error prints the password: %v", err)
+	}
+}
