@@ -91,6 +91,9 @@ func newUUID() string {
 }
 
 func start(ctx context.Context, p *Pipeline, pl *plan) (_ *Query, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // as Go APIs do; the query would stop at once
+	}
 	p.mu.Lock()
 	if p.closing {
 		p.mu.Unlock()

@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -169,5 +170,17 @@ func TestInputRowsPerSecond(t *testing.T) {
 		if got := progs[i].InputRowsPerSecond; got < want*0.9 || got > want*1.1 {
 			t.Errorf("batch %d: inputRowsPerSecond %v; want about %v (rows over the time between the starts)", i, got, want)
 		}
+	}
+}
+
+// TestStartWithCancelledContext: Start with a context that has ended returns its error.
+func TestStartWithCancelledContext(t *testing.T) {
+	p := pipeline.New(pipeline.WithLogger(testkit.Logger(t)))
+	defer p.Close(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	q, err := p.ReadStream().Format("rate").Load().WriteStream().Format("console").Start(ctx)
+	if !errors.Is(err, context.Canceled) || q != nil {
+		t.Errorf("Start = %v, %v; want context.Canceled", q, err)
 	}
 }
