@@ -453,8 +453,19 @@ func (d *fastDecoder) value(t []byte, i int, c fastColumn, s *slot) (next int, o
 	if !ok {
 		return 0, false
 	}
-	num := unsafe.String(&t[i], end-i)
-	var err error
+	if c.kind == fastString {
+		s.start, s.end = int32(i), int32(end)
+		return end, true
+	}
+	if ok, err := s.setNumber(unsafe.String(&t[i], end-i), c); !ok || err != nil {
+		return 0, false
+	}
+	return end, true
+}
+
+// setNumber parses the JSON number num into s for an integer or float column c; ok is false
+// for a column of another kind.
+func (s *slot) setNumber(num string, c fastColumn) (ok bool, err error) {
 	switch c.kind {
 	case fastInt:
 		s.i, err = strconv.ParseInt(num, 10, c.bits)
@@ -462,15 +473,10 @@ func (d *fastDecoder) value(t []byte, i int, c fastColumn, s *slot) (next int, o
 		s.u, err = strconv.ParseUint(num, 10, c.bits)
 	case fastFloat:
 		s.f, err = strconv.ParseFloat(num, c.bits)
-	case fastString:
-		s.start, s.end = int32(i), int32(end)
 	default:
-		return 0, false
+		return false, nil
 	}
-	if err != nil {
-		return 0, false
-	}
-	return end, true
+	return true, err
 }
 
 func hasLiteral(t []byte, i int, lit string) bool {

@@ -182,18 +182,7 @@ func scalarSlot(s *slot, tok any, c fastColumn) error {
 	default:
 		return want()
 	}
-	var err error
-	switch c.kind {
-	case fastInt:
-		s.i, err = strconv.ParseInt(num, 10, c.bits)
-	case fastUint:
-		s.u, err = strconv.ParseUint(num, 10, c.bits)
-	case fastFloat:
-		s.f, err = strconv.ParseFloat(num, c.bits)
-	default:
-		return want()
-	}
-	if err != nil {
+	if ok, err := s.setNumber(num, c); !ok || err != nil {
 		return want()
 	}
 	return nil
