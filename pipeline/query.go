@@ -12,6 +12,7 @@ import (
 	"path"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -259,6 +260,14 @@ func (q *Query) restore(ctx context.Context) error {
 	if len(offs.Sources) != len(q.pl.paths) {
 		return fmt.Errorf("sluice: checkpoint %s was written by a query with %d sources; this query has %d (use a new checkpointLocation for a changed query)", q.log.Store(), len(offs.Sources), len(q.pl.paths))
 	}
+	for i, s := range offs.Sources {
+		// A source's options may change between runs (as in Spark); its kind may not: its
+		// offsets would mean nothing to another kind of source.
+		was, is := sourceKind(s.Description), sourceKind(q.pl.paths[i].source.Description())
+		if was != "" && was != is {
+			return fmt.Errorf("sluice: checkpoint %s was written by a query whose source %d is %s; this query's is %s (use a new checkpointLocation for a changed query)", q.log.Store(), i, was, is)
+		}
+	}
 	switch {
 	case hasCommit && lastCommit > latest:
 		return &checkpoint.CorruptError{File: q.log.Store().String() + "/" + checkpoint.CommitsDir, Err: fmt.Errorf("commit %d is ahead of the last offsets %d", lastCommit, latest)}
@@ -284,6 +293,13 @@ func (q *Query) restore(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// sourceKind is the kind of source a description names: what comes before its "[", as in
+// "KinesisV2[stream]" or "RateStreamV2[rowsPerSecond=1, ...]".
+func sourceKind(desc string) string {
+	kind, _, _ := strings.Cut(desc, "[")
+	return strings.TrimSpace(kind)
 }
 
 func (q *Query) setStatus(msg string, data, active bool) {

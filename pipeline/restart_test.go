@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -182,5 +183,32 @@ func TestStartWithCancelledContext(t *testing.T) {
 	q, err := p.ReadStream().Format("rate").Load().WriteStream().Format("console").Start(ctx)
 	if !errors.Is(err, context.Canceled) || q != nil {
 		t.Errorf("Start = %v, %v; want context.Canceled", q, err)
+	}
+}
+
+// TestCheckpointOfAnotherSourceKind: a checkpoint written by a query reading another kind of
+// source is refused (its offsets would be misread); changed options of the same source are
+// accepted, as in Spark.
+func TestCheckpointOfAnotherSourceKind(t *testing.T) {
+	dir := t.TempDir()
+	p := pipeline.New(pipeline.WithLogger(testkit.Logger(t)))
+	defer p.Close(context.Background())
+	run := func(format string, opts map[string]string) error {
+		q, err := p.ReadStream().Format(format).Options(opts).Load().WriteStream().Format("console").
+			Option("checkpointLocation", dir).Trigger(pipeline.Once()).Start(context.Background())
+		if err != nil {
+			return err
+		}
+		return await(t, q)
+	}
+	if err := run("rate-micro-batch", map[string]string{"rowsPerBatch": "5"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := run("rate-micro-batch", map[string]string{"rowsPerBatch": "7"}); err != nil {
+		t.Fatalf("changed options of the same source: %v", err)
+	}
+	err := run("rate", map[string]string{"rowsPerSecond": "5"})
+	if err == nil || !strings.Contains(err.Error(), "RatePerMicroBatchStream") || !strings.Contains(err.Error(), "new checkpointLocation") {
+		t.Fatalf("another kind of source: %v; want it refused", err)
 	}
 }
