@@ -30,13 +30,13 @@ import (
 type Pipeline struct {
 	cfg config
 
-	mu      sync.Mutex
-	active  map[string]*Query // by query ID
+	mu     sync.Mutex
+	active map[string]*Query // by query ID
 	// starting holds the names of the queries being started (start reserves its name here
 	// until the query is active or has failed, so that two Starts cannot both take it).
 	starting map[string]bool
-	tables  map[string]*memsink.Sink
-	closing bool
+	tables   map[string]*memsink.Sink
+	closing  bool
 }
 
 type config struct {
