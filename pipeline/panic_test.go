@@ -32,7 +32,7 @@ func TestPanicsFailTheBatch(t *testing.T) {
 		}, "sink ForeachBatchSink"},
 		{"ForeachTable", func(s *pipeline.Stream) *pipeline.DataStreamWriter {
 			return s.WriteStream().ForeachTable(func(context.Context, arrow.Table, int64) error { panic("ft panic") })
-		}, "sink ForeachBatchSink"},
+		}, "sink ForeachTableSink"},
 		{"Foreach", func(s *pipeline.Stream) *pipeline.DataStreamWriter {
 			return s.WriteStream().Foreach(pipeline.ForeachFunc(func(context.Context, pipeline.Row) error { panic("fe panic") }))
 		}, "sink ForeachSink"},

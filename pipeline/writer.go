@@ -100,8 +100,8 @@ func (w *DataStreamWriter) sinkNew(mk func() sinks.Sink) *DataStreamWriter {
 // borrows. Delivery is at-least-once: after a failure, the batch is replayed with the same ID
 // and the same rows; write idempotently by batchID for exactly-once output.
 //
-// A micro-batch that the query produced in several Arrow batches (a Kinesis micro-batch has at
-// least one per shard) is concatenated into one first: a copy, so that while fn runs the
+// A micro-batch that the query produced in several Arrow batches (a large Kinesis micro-batch
+// has one per GetRecords answer; small answers are coalesced) is concatenated into one first: a copy, so that while fn runs the
 // micro-batch is in memory twice. ForeachTable hands over the same rows without the copy.
 func (w *DataStreamWriter) ForeachBatch(fn func(ctx context.Context, batch arrow.RecordBatch, batchID int64) error) *DataStreamWriter {
 	if fn == nil {

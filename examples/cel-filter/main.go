@@ -14,6 +14,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -79,19 +80,21 @@ func run(endpoint, stream, region string, follow bool) error {
 		Filter(`kind == "purchase" && amount > 50.0`).
 		// ts stays a string (Spark infers no timestamps): CEL's timestamp() parses its RFC 3339
 		// time, nanoseconds included.
-		Select("user", "kind", "amount", "tier(amount) AS tier", "int(amount * 100.0) AS cents",
+		Select("user", "kind", "amount", "tier(amount) AS tier", "int(amount * 100.0 + 0.5) AS cents",
 			"timestamp(ts) AS at", "shardId", "error").
 		WriteStream().
 		Format("console").
 		Option("truncate", "false").
 		Trigger(trigger).
-		Start(ctx)
+		Start(context.Background()) // Ctrl-C (ctx) ends the wait below, then Stop finishes the batch
 	if err != nil {
 		return err
 	}
 	fmt.Println(q.Explain())
-	if err := q.AwaitTermination(ctx); err != nil {
+	if err := q.AwaitTermination(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
-	return q.Stop(context.Background())
+	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return q.Stop(stopCtx)
 }

@@ -73,7 +73,7 @@ func main() {
 	if *checkpoint != "" {
 		w = w.Option("checkpointLocation", *checkpoint)
 	}
-	q, err := w.Start(ctx)
+	q, err := w.Start(context.Background()) // Ctrl-C ends AwaitTermination(ctx); Stop then finishes the batch
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -91,7 +91,7 @@ func main() {
 		Option("maxBytesPerFile", "512mb").
 		Option("checkpointLocation", *checkpoint).
 		Trigger(trig).
-		Start(ctx)
+		Start(context.Background())
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func produceEvents(ctx context.Context, p *pipeline.Pipeline, endpoint, region, 
 		WriteStream().Format("kinesis").Options(auth).
 		Option("checkpointLocation", cp).
 		Trigger(pipeline.AvailableNow()).
-		Start(ctx)
+		Start(context.Background())
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -81,18 +82,23 @@ func run(ctx context.Context, endpoint, stream, region, checkpoint string, follo
 	if checkpoint != "" {
 		w = w.Option("checkpointLocation", checkpoint)
 	}
-	q, err := w.Start(ctx)
+	q, err := w.Start(context.Background()) // Ctrl-C (ctx) ends the wait below, then Stop finishes the batch
 	if err != nil {
 		return err
 	}
 	fmt.Println(q.Explain())
-	if err := q.AwaitTermination(ctx); err != nil {
+	if err := q.AwaitTermination(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := q.Stop(stopCtx); err != nil {
 		return err
 	}
 	if last := q.LastProgress(); last != nil && len(last.StateOperators) > 0 {
 		fmt.Printf("distinct words in the state: %d\n", last.StateOperators[0].NumRowsTotal)
 	}
-	return q.Stop(context.Background())
+	return nil
 }
 
 // wordCounts is the query: the words of each record's data, counted.

@@ -31,8 +31,8 @@ type TableFunc func(ctx context.Context, table arrow.Table, batchID int64) error
 
 // BatchSink calls a BatchFunc (or a TableFunc) once per micro-batch, with all its rows.
 //
-// A BatchFunc gets one Arrow batch: when the micro-batch came in several batches (a Kinesis
-// micro-batch has one or more per shard), they are concatenated into a copy first, so the
+// A BatchFunc gets one Arrow batch: when the micro-batch came in several batches (a large
+// Kinesis micro-batch has one per GetRecords answer), they are concatenated into a copy first, so the
 // micro-batch is in memory twice while fn runs. A TableFunc gets them as the chunks of one
 // table, without a copy.
 type BatchSink struct {
@@ -50,7 +50,12 @@ func NewBatchSink(fn BatchFunc) *BatchSink { return &BatchSink{fn: fn} }
 func NewTableSink(fn TableFunc) *BatchSink { return &BatchSink{tableFn: fn} }
 
 // Description implements sinks.Sink.
-func (s *BatchSink) Description() string { return "ForeachBatchSink" }
+func (s *BatchSink) Description() string {
+	if s.tableFn != nil {
+		return "ForeachTableSink"
+	}
+	return "ForeachBatchSink"
+}
 
 // Open implements sinks.Sink.
 func (s *BatchSink) Open(_ context.Context, info sinks.Info) error {

@@ -457,6 +457,10 @@ func TestDescriptions(t *testing.T) {
 	if got := foreach.NewBatchSink(nil).Description(); got != "ForeachBatchSink" {
 		t.Errorf("BatchSink.Description() = %q", got)
 	}
+	noop := func(context.Context, arrow.Table, int64) error { return nil }
+	if got := foreach.NewTableSink(noop).Description(); got != "ForeachTableSink" {
+		t.Errorf("table sink's Description() = %q", got)
+	}
 	if got := foreach.NewRowSink(nil).Description(); got != "ForeachSink" {
 		t.Errorf("RowSink.Description() = %q", got)
 	}
