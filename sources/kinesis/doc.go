@@ -82,7 +82,7 @@
 // data before it collects (GOGC 100). For a buffer that really fills (a consumer slower than the
 // stream), set a soft memory limit (GOMEMLIMIT, or debug.SetMemoryLimit) of about
 // fetchBufferSize × 5/4 + 40 MiB, more if the operators keep state: with a full 512 MiB buffer
-// the process then peaked at about 1.4× fetchBufferSize, against 1.6-1.9× without the limit
+// the process then peaked at about 1.4× fetchBufferSize, against 1.5-2.2× without the limit
 // (bench/README.md). The library sets neither.
 //
 // Prefetched data is made available to micro-batches in "prefetch steps", as the reference
