@@ -14,6 +14,14 @@ type fileLock struct{ path string }
 
 func (l *fileLock) Close() error { return os.Remove(l.path) }
 
+// Held implements LockHolder: the lock file must still exist.
+func (l *fileLock) Held() error {
+	if _, err := os.Stat(l.path); err != nil {
+		return fmt.Errorf("%w: %s was removed while this query held it (was the checkpoint deleted?)", ErrLockLost, l.path)
+	}
+	return nil
+}
+
 // lockFile creates the lock file exclusively. Unlike flock on Unix, a crashed process leaves
 // it behind; the error says which file to delete.
 func lockFile(path string) (io.Closer, error) {

@@ -12,7 +12,22 @@ import (
 	"syscall"
 )
 
-type fileLock struct{ f *os.File }
+type fileLock struct {
+	f    *os.File
+	path string
+}
+
+// Held implements LockHolder: the lock file at the path must still be the one locked.
+func (l *fileLock) Held() error {
+	at, err := os.Stat(l.path)
+	if err == nil {
+		var mine os.FileInfo
+		if mine, err = l.f.Stat(); err == nil && os.SameFile(at, mine) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s was removed or replaced while this query held it (was the checkpoint deleted?)", ErrLockLost, l.path)
+}
 
 func (l *fileLock) Close() error {
 	_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
@@ -35,5 +50,5 @@ func lockFile(path string) (io.Closer, error) {
 	host, _ := os.Hostname()
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte("pid "+strconv.Itoa(os.Getpid())+" on "+host+"\n"), 0)
-	return &fileLock{f: f}, nil
+	return &fileLock{f: f, path: path}, nil
 }

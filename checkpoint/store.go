@@ -37,6 +37,17 @@ type Store interface {
 // ErrLocked is wrapped by the error of Lock when another query holds the checkpoint.
 var ErrLocked = errors.New("checkpoint is locked by another query")
 
+// ErrLockLost is wrapped by LockHolder.Held's error when the checkpoint's lock is no longer
+// the holder's (its file was deleted or replaced, for example with the whole checkpoint).
+var ErrLockLost = errors.New("checkpoint lock lost")
+
+// LockHolder is implemented by the locks Store.Lock returns when they can tell whether they
+// are still held. A query checks before it plans each batch and stops when the lock is lost,
+// so that two queries never write one checkpoint.
+type LockHolder interface {
+	Held() error
+}
+
 // Dir is a Store on a local file system directory.
 type Dir struct {
 	root string

@@ -552,6 +552,11 @@ func (q *Query) step(ctx context.Context) (ran bool, err error) {
 	for i, sp := range q.pl.paths {
 		offs.Sources = append(offs.Sources, checkpoint.SourceOffsets{Description: sp.source.Description(), Start: b.starts[i], End: b.ends[i]})
 	}
+	if h, ok := q.lock.(checkpoint.LockHolder); ok {
+		if err := h.Held(); err != nil {
+			return false, &BatchError{BatchID: b.id, Stage: "checkpoint", Err: err}
+		}
+	}
 	if err := q.log.WriteOffsets(ctx, offs); err != nil {
 		return false, &BatchError{BatchID: b.id, Stage: "checkpoint", Err: err}
 	}

@@ -3,6 +3,8 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/sluicedev/sluice/checkpoint"
 	"github.com/sluicedev/sluice/internal/testkit"
 	"github.com/sluicedev/sluice/pipeline"
 )
@@ -210,5 +213,36 @@ func TestCheckpointOfAnotherSourceKind(t *testing.T) {
 	err := run("rate", map[string]string{"rowsPerSecond": "5"})
 	if err == nil || !strings.Contains(err.Error(), "RatePerMicroBatchStream") || !strings.Contains(err.Error(), "new checkpointLocation") {
 		t.Fatalf("another kind of source: %v; want it refused", err)
+	}
+}
+
+// TestCheckpointDeletedWhileRunning: a query whose checkpoint is deleted while it runs stops
+// with checkpoint.ErrLockLost before its next batch, instead of writing a new log in the
+// path, where a second query could then start too.
+func TestCheckpointDeletedWhileRunning(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cp")
+	p := pipeline.New(pipeline.WithLogger(testkit.Logger(t)))
+	defer p.Close(context.Background())
+	var batches atomic.Int64
+	q, err := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "5").Load().
+		WriteStream().ForeachBatch(func(context.Context, arrow.RecordBatch, int64) error { batches.Add(1); return nil }).
+		Option("checkpointLocation", dir).Trigger(pipeline.ProcessingTime(20 * time.Millisecond)).
+		Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for batches.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("fewer than 2 batches in 20s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	err = await(t, q)
+	if !errors.Is(err, checkpoint.ErrLockLost) {
+		t.Fatalf("the query ended with %v; want checkpoint.ErrLockLost", err)
 	}
 }
