@@ -1,6 +1,7 @@
 package kinesis
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/sluicedev/sluice/sources"
 )
 
 // TestCloseWhileGettingIterator: Close returns while a prefetching task is asking for a shard
@@ -179,5 +182,44 @@ func TestDiscoveryRetriesThrottlingWithoutLimit(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAwaitAvailableNowFullBuffer: Trigger.Once's wait for everything available ends when
+// fetchBufferSize is full (prefetching has paused until a commit), so a stream larger than the
+// buffer gives one batch of what the buffer holds instead of a wait that never ends.
+func TestAwaitAvailableNowFullBuffer(t *testing.T) {
+	f := newFakeAPI()
+	f.create("s", 1)
+	for i := range 50 {
+		f.put("s", "shardId-000000000000", time.Now().Add(-time.Minute), "k", bytes.Repeat([]byte{byte(i)}, 100))
+	}
+	o := fakeOptions(f, "s")
+	o.InitialPosition = InitialPosition{Kind: TrimHorizon}
+	o.MaxRecordsPerFetch = 5
+	o.FetchBufferSize = 1000
+	s, _ := openSource(t, o)
+	start, err := s.InitialOffset(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PrepareForAvailableNow(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := s.AwaitAvailableNow(ctx, start); err != nil {
+		t.Fatalf("AwaitAvailableNow: %v (with the buffer full, it must return)", err)
+	}
+	end, err := s.LatestOffset(ctx, start, sources.ReadLimit{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := 0
+	if err := s.Read(ctx, start, end, func(rec arrow.RecordBatch) error { rows += int(rec.NumRows()); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if rows == 0 || rows >= 50 {
+		t.Errorf("one batch of %d rows; want what about 1000 bytes of buffer hold (about 10 of the 50)", rows)
 	}
 }

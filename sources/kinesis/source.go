@@ -614,7 +614,7 @@ func (s *Source) Commit(_ context.Context, end sources.Offset) error {
 // AwaitAvailableNow implements sources.AvailableNowWaiter: after PrepareForAvailableNow it
 // adopts start (the committed offset) and waits until every shard that may be read has been
 // read up to the recorded time and all of it is released, so that LatestOffset(start) offers
-// it in one batch (Trigger.Once).
+// it in one batch (Trigger.Once); or until fetchBufferSize is full, which bounds the batch.
 func (s *Source) AwaitAvailableNow(ctx context.Context, start sources.Offset) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -632,7 +632,9 @@ func (s *Source) AwaitAvailableNow(ctx context.Context, start sources.Offset) er
 			return err
 		}
 		s.releaseLocked(s.now())
-		if s.anFinishedLocked() {
+		// Done when everything is fetched, or when the buffer is full: nothing more can be
+		// fetched before the batch commits, and the batch holds what fetchBufferSize allows.
+		if s.anFinishedLocked() || s.bufBytes >= s.opts.FetchBufferSize {
 			return nil
 		}
 		if err := s.waitChangeLocked(ctx); err != nil {
