@@ -169,7 +169,8 @@
 // per shard. Throttling (ProvisionedThroughputExceeded, LimitExceeded, KMSThrottling) is retried
 // without limit after a jittered exponential backoff and counted in numThrottled; 5xx answers,
 // broken connections and the SDK's "use of closed network connection" deserialization error are
-// retried likewise but stop the query after 12 failures in a row; an expired shard iterator is
+// retried likewise but stop the query after 12 failures in a row (5 while Start opens the
+// source, so that a wrong endpoint fails Start within seconds); an expired shard iterator is
 // made again from the last buffered record. HTTP requests go through
 // internal/awshttp.RewindableBodyClient, which avoids that SDK race on fast endpoints. A client
 // passed in Options.Client keeps its own retryer.

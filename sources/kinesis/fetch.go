@@ -135,7 +135,7 @@ func (s *Source) retry(ctx context.Context, call func(context.Context) error) er
 			}
 			failures++
 		}
-		if failures >= maxTransientFailures {
+		if failures >= transientLimit(ctx) {
 			return err
 		}
 		t := time.NewTimer(retryBackoff(attempt))
@@ -146,6 +146,22 @@ func (s *Source) retry(ctx context.Context, call func(context.Context) error) er
 		case <-t.C:
 		}
 	}
+}
+
+// transientLimitKey holds, in a context, how many transient failures in a row retry accepts
+// (maxTransientFailures when absent).
+type transientLimitKey struct{}
+
+// openTransientFailures is retry's limit while the source opens: a Start against an endpoint
+// that does not answer fails in about 1.5 s, with the error, instead of after a minute of
+// retries (a running query keeps maxTransientFailures).
+const openTransientFailures = 5
+
+func transientLimit(ctx context.Context) int {
+	if n, ok := ctx.Value(transientLimitKey{}).(int); ok {
+		return n
+	}
+	return maxTransientFailures
 }
 
 // retryBackoff is the wait of retry before attempt+1 (a variable for tests).

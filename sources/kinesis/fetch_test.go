@@ -139,8 +139,8 @@ func TestPrefetchReservesInFlightCalls(t *testing.T) {
 
 // TestDiscoveryRetriesThrottlingWithoutLimit: throttled DescribeStreamSummary and ListShards
 // calls (many queries listing at once exceed their account-wide rate) are retried without
-// limit, as the package documents, while transient failures stop after maxTransientFailures in
-// a row.
+// limit, as the package documents, while transient failures stop Open after
+// openTransientFailures in a row (maxTransientFailures once the query runs).
 func TestDiscoveryRetriesThrottlingWithoutLimit(t *testing.T) {
 	defer func(b func(int) time.Duration) { retryBackoff = b }(retryBackoff)
 	retryBackoff = func(int) time.Duration { return time.Millisecond }
@@ -151,8 +151,9 @@ func TestDiscoveryRetriesThrottlingWithoutLimit(t *testing.T) {
 		ok     bool
 	}{
 		{"throttled", &types.LimitExceededException{Message: aws.String("Rate exceeded")}, 3 * maxTransientFailures, true},
-		{"transient, fewer than the limit", &types.InternalFailureException{Message: aws.String("oops")}, maxTransientFailures - 1, true},
-		{"transient, the limit", &types.InternalFailureException{Message: aws.String("oops")}, maxTransientFailures, false},
+		// While opening, transient failures stop Start sooner (openTransientFailures).
+		{"transient, fewer than the limit", &types.InternalFailureException{Message: aws.String("oops")}, openTransientFailures - 1, true},
+		{"transient, the limit", &types.InternalFailureException{Message: aws.String("oops")}, openTransientFailures, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeAPI()

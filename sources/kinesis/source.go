@@ -186,7 +186,7 @@ func (s *Source) Open(ctx context.Context, info sources.Info) error {
 		return err
 	}
 	s.api = api
-	if err := s.listAll(ctx); err != nil {
+	if err := s.listAll(context.WithValue(ctx, transientLimitKey{}, openTransientFailures)); err != nil {
 		return err
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
