@@ -179,6 +179,13 @@ func scalarSlot(s *slot, tok any, c fastColumn) error {
 		num = v.String()
 	case float64:
 		num = strconv.FormatFloat(v, 'g', -1, 64)
+	case string:
+		// "NaN", "Infinity", "-Infinity" (as AppendJSON writes them) and numbers in strings,
+		// as a float column outside a map takes them.
+		if c.kind != fastFloat {
+			return want()
+		}
+		num = v
 	default:
 		return want()
 	}

@@ -74,3 +74,29 @@ func TestAppendJSON(t *testing.T) {
 		t.Errorf("JSONValue of a map encodes as %s, %v", got, err)
 	}
 }
+
+// TestAppendJSONNonFiniteInMaps: NaN and the infinities in map values are written as Spark
+// writes them ("NaN", "Infinity", "-Infinity") and read back.
+func TestAppendJSONNonFiniteInMaps(t *testing.T) {
+	mem := testkit.CheckedAlloc(t)
+	for _, vt := range []arrow.DataType{arrow.PrimitiveTypes.Float64, arrow.PrimitiveTypes.Float32} {
+		schema := arrow.NewSchema([]arrow.Field{{Name: "m", Type: arrow.MapOf(arrow.BinaryTypes.String, vt), Nullable: true}}, nil)
+		doc := `{"m":{"a":"NaN","b":"Infinity","c":"-Infinity","d":1.5}}`
+		p, err := arrowbatch.NewJSONParser(schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, failed := p.Parse(mem, 1, func(int) []byte { return []byte(doc) })
+		if len(failed) > 0 {
+			t.Fatalf("%s: parse: %v", vt, failed)
+		}
+		got, err := arrowbatch.AppendJSON([]byte(`{"m":`), cols[0], 0)
+		cols[0].Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got)+"}" != doc {
+			t.Errorf("%s: wrote %s}; want %s", vt, got, doc)
+		}
+	}
+}

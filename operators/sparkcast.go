@@ -230,8 +230,7 @@ func (s *castSource) float64(i, bits int) (float64, string) {
 	case srcFloat:
 		return s.f64(i), ""
 	case srcTimestamp:
-		v := s.i64(i)
-		return float64(floorDiv(v, s.ups)) + float64(floorMod(v, s.ups))/float64(s.ups), ""
+		return float64(s.i64(i)) / float64(s.ups), "" // one division, as Spark's timestampToDouble
 	}
 	return 0, "cannot be converted"
 }
@@ -491,10 +490,10 @@ func parseSparkFloat(str string, bits int) (float64, string) {
 		return 0, notNumber
 	}
 	f, err := strconv.ParseFloat(s, bits)
-	if err != nil {
+	if err != nil && !math.IsInf(f, 0) {
 		return 0, outOfRange
 	}
-	return f, ""
+	return f, "" // beyond the type's range: ±Infinity, as Java's parseDouble (and Spark) give
 }
 
 // decimalSyntax reports whether s is digits, optionally with a decimal point, then optionally
