@@ -291,8 +291,8 @@ func WithColumnRenamed(existing, newName string) Operator {
 //     control characters. To an integer type: base 10 only, with an optional sign ("010" is 10;
 //     "0x10", "1_000" and "1.5" fail). To float or double: decimal or scientific notation, or
 //     NaN, Infinity or inf in any case with an optional sign (no hexadecimal, no underscores);
-//     a value beyond the type's range is ±Infinity, as in Java. To boolean: t, true, y, yes, 1 and f, false, n, no,
-//     0, in any case.
+//     a value beyond the type's range is ±Infinity, as in Java. To boolean: t, true, y, yes, 1
+//     and f, false, n, no, 0, in any case.
 //   - String to timestamp: yyyy, yyyy-[m]m, yyyy-[m]m-[d]d, or the last followed by ' ' or 'T'
 //     and [h]h:[m]m[:[s]s[.fraction]] and an optional zone, after an optional space: Z, UTC,
 //     GMT, UT, +hh:mm, +hhmm, +hh (or -), or UTC/GMT/UT followed by such an offset. Without a
