@@ -207,8 +207,13 @@ func (s *castSource) int64(i int) (int64, string) {
 			return 0, notFinite
 		}
 		f = math.Trunc(f)
-		if f < -0x1p63 || f >= 0x1p63 {
+		switch {
+		case f < -0x1p63 || f > 0x1p63:
 			return 0, outOfRange
+		case f == 0x1p63:
+			// Long.MaxValue is 2^63 as a double, so Spark's range check passes and Java's
+			// conversion saturates.
+			return math.MaxInt64, ""
 		}
 		return int64(f), ""
 	case srcTimestamp:

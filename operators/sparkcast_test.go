@@ -168,6 +168,8 @@ func TestSparkCast(t *testing.T) {
 			[]string{"!3000000000 is out of range", "5", "!-2147483649 is out of range", "NULL"}},
 		{"int to bigint", arrow.PrimitiveTypes.Int32, "bigint", []any{5, -5}, []string{"5", "-5"}},
 		{"int to tinyint", arrow.PrimitiveTypes.Int32, "tinyint", []any{300, -3}, []string{"!300 is out of range", "-3"}},
+		{"double 2^63 to bigint", arrow.PrimitiveTypes.Float64, "bigint", []any{0x1p63, -0x1p63, 0x1p64},
+			[]string{"9223372036854775807", "-9223372036854775808", `!1.8446744073709552E19 is out of range`}}, // as Spark's DoubleExactNumeric
 		{"bigint to double", arrow.PrimitiveTypes.Int64, "double", []any{3, nil}, []string{"3.0", "NULL"}},
 		{"double to float", arrow.PrimitiveTypes.Float64, "float", []any{1.5, 1e300}, []string{"1.5", "Infinity"}},
 		{"unsigned to int", arrow.PrimitiveTypes.Uint64, "bigint", []any{uint64(math.MaxUint64), uint64(7)},
