@@ -90,7 +90,9 @@
 // oldest of them has waited maxFetchDuration, or at once when the shard's end is reached, when
 // the buffer is full, or under AvailableNow when the shard has been read up to the recorded
 // time. LatestOffset reports the end of the released data; lower maxFetchDuration (200ms, say)
-// for low latency, raise it for larger batches.
+// for low latency, raise it for larger batches. As in the reference there is no per-batch row
+// limit (a sources.ReadLimit is ignored): a micro-batch takes everything released, which
+// fetchBufferSize bounds.
 //
 // Read serves a range from the buffer as zero-copy slices of its batches. When a micro-batch's
 // blocks average fewer than coalesceThresholdBlockSize payload bytes (data plus partition
