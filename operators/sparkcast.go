@@ -413,8 +413,6 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-func floorMod(a, b int64) int64 { return a - floorDiv(a, b)*b }
-
 // checkedMul returns a*b, or outOfRange when it overflows.
 func checkedMul(a, b int64) (int64, string) {
 	c := a * b

@@ -143,7 +143,7 @@ func (e *parquetEncoder) abort() {
 }
 
 // jsonEncoder writes newline-delimited JSON objects, keys in column order. Scalar values are
-// rendered by arrowbatch.JSONValue (binary as base64, timestamps as RFC 3339 strings); NaN
+// rendered by arrowbatch.AppendJSON (binary as base64, timestamps as RFC 3339 strings); NaN
 // and infinities, which JSON lacks, as the strings "NaN", "Infinity" and "-Infinity" (as
 // Spark writes them); nested values (lists, structs, maps) as JSON arrays and objects.
 type jsonEncoder struct {
@@ -179,7 +179,7 @@ func (e *jsonEncoder) write(rec arrow.RecordBatch) error {
 		for c, col := range cols {
 			b = append(b, e.keys[c]...)
 			var err error
-			if b, err = appendJSONValue(b, col, r); err != nil {
+			if b, err = arrowbatch.AppendJSON(b, col, r); err != nil {
 				return fmt.Errorf("column %q: %w", rec.ColumnName(c), err)
 			}
 		}
@@ -190,11 +190,6 @@ func (e *jsonEncoder) write(rec arrow.RecordBatch) error {
 		}
 	}
 	return nil
-}
-
-// appendJSONValue appends the JSON of row i of a (see arrowbatch.AppendJSON).
-func appendJSONValue(b []byte, a arrow.Array, i int) ([]byte, error) {
-	return arrowbatch.AppendJSON(b, a, i)
 }
 
 func (e *jsonEncoder) size() int64 {
