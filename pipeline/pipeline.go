@@ -37,6 +37,7 @@ type Pipeline struct {
 	starting map[string]bool
 	tables   map[string]*memsink.Sink
 	closing  bool
+	bus      *listenerBus
 }
 
 type config struct {
@@ -104,7 +105,7 @@ func New(opts ...Option) *Pipeline {
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Pipeline{cfg: cfg, active: map[string]*Query{}, tables: map[string]*memsink.Sink{}}
+	return &Pipeline{cfg: cfg, active: map[string]*Query{}, tables: map[string]*memsink.Sink{}, bus: newListenerBus(cfg.logger)}
 }
 
 // Active returns the queries of this pipeline that are running.
@@ -127,7 +128,8 @@ func (p *Pipeline) MemoryTable(name string) (*memsink.Sink, bool) {
 	return t, ok
 }
 
-// Close stops every active query (see Query.Stop) and releases the memory tables.
+// Close stops every active query (see Query.Stop), waits within ctx for the listeners to have
+// every event, and releases the memory tables.
 func (p *Pipeline) Close(ctx context.Context) error {
 	p.mu.Lock()
 	p.closing = true
@@ -139,6 +141,9 @@ func (p *Pipeline) Close(ctx context.Context) error {
 	var errs []error
 	for _, q := range qs {
 		errs = append(errs, q.Stop(ctx))
+	}
+	if err := p.bus.drain(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("close: the listeners have not had every event: %w", err))
 	}
 	p.mu.Lock()
 	for _, t := range p.tables {

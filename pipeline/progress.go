@@ -72,8 +72,13 @@ type QueryStatus struct {
 	IsTriggerActive bool   `json:"isTriggerActive"`
 }
 
-// Listener receives the events of a pipeline's queries. Its methods are called from the
-// query's goroutine, in order; they must return quickly.
+// Listener receives the events of a pipeline's queries. As on Spark's listener bus, the events
+// of all the pipeline's queries are delivered asynchronously, in order, one at a time, from a
+// goroutine of the pipeline's, so a listener need not be safe for concurrent use and a slow
+// listener never delays a batch. Start returns after OnQueryStarted has been called, and
+// AwaitTermination after OnQueryTerminated. If a listener falls 10,000 events behind, further
+// progress events are dropped (and logged) until it catches up, as Spark's bus does. A panic in
+// a listener is logged and ignored.
 type Listener interface {
 	OnQueryStarted(QueryStartedEvent)
 	OnQueryProgress(QueryProgressEvent)

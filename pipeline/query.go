@@ -54,6 +54,9 @@ type Query struct {
 	stopCh   chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
+	// delivered is closed when the listeners have had the query's terminated event (with no
+	// listeners, together with done).
+	delivered chan struct{}
 
 	mu     sync.Mutex
 	status QueryStatus
@@ -125,7 +128,7 @@ func start(ctx context.Context, p *Pipeline, pl *plan) (_ *Query, err error) {
 		return nil, err
 	}
 	q := &Query{p: p, pl: pl, temp: temp, log: checkpoint.NewLog(store), runID: newUUID(),
-		stopCh: make(chan struct{}), done: make(chan struct{}), state: newStatefulRun(pl)}
+		stopCh: make(chan struct{}), done: make(chan struct{}), delivered: make(chan struct{}), state: newStatefulRun(pl)}
 	if temp != "" {
 		p.cfg.logger.Warn("sluice: no checkpointLocation given; using a temporary checkpoint, removed when the query stops cleanly. Progress is lost across restarts.", "checkpoint", temp)
 	}
@@ -203,10 +206,22 @@ func start(ctx context.Context, p *Pipeline, pl *plan) (_ *Query, err error) {
 	p.mu.Unlock()
 
 	q.logger.Info("sluice: query started", "id", q.id, "checkpoint", store.String(), "trigger", pl.trigger.String(), "nextBatch", q.nextID)
-	for _, l := range p.cfg.listeners {
-		q.notify("OnQueryStarted", func() {
-			l.OnQueryStarted(QueryStartedEvent{ID: q.id, RunID: q.runID, Name: pl.name, Timestamp: time.Now()})
-		})
+	if len(p.cfg.listeners) > 0 {
+		// As in Spark, Start returns after the listeners have had OnQueryStarted.
+		ev := QueryStartedEvent{ID: q.id, RunID: q.runID, Name: pl.name, Timestamp: time.Now()}
+		started := make(chan struct{})
+		p.bus.post(busEvent{deliver: func() {
+			defer close(started)
+			for _, l := range p.cfg.listeners {
+				q.notify("OnQueryStarted", func() { l.OnQueryStarted(ev) })
+			}
+		}})
+		if !p.bus.delivering() { // a listener starting a query cannot wait for itself
+			select {
+			case <-started:
+			case <-runCtx.Done(): // the run sees it too and ends
+			}
+		}
 	}
 	go q.run(runCtx, stopAfter)
 	return q, nil
@@ -319,6 +334,14 @@ func (q *Query) stopping() bool {
 
 func (q *Query) run(ctx context.Context, stopAfter func() bool) {
 	err := q.loop(ctx)
+	if err != nil && !errors.Is(err, checkpoint.ErrLockLost) {
+		// A checkpoint deleted during a batch shows as a failed write: name the cause first.
+		if h, ok := q.lock.(checkpoint.LockHolder); ok {
+			if lerr := h.Held(); lerr != nil {
+				err = errors.Join(lerr, err)
+			}
+		}
+	}
 	if err != nil && ctx.Err() != nil {
 		// Start's context was cancelled or Stop ran out of time: a stop, not a failure.
 		q.logger.Info("sluice: query cancelled", "err", err)
@@ -363,9 +386,18 @@ func (q *Query) run(ctx context.Context, stopAfter func() bool) {
 	q.p.mu.Lock()
 	delete(q.p.active, q.id)
 	q.p.mu.Unlock()
-	for _, l := range q.p.cfg.listeners {
-		q.notify("OnQueryTerminated", func() { l.OnQueryTerminated(QueryTerminatedEvent{ID: q.id, RunID: q.runID, Err: err}) })
+	if len(q.p.cfg.listeners) == 0 {
+		close(q.done)
+		close(q.delivered)
+		return
 	}
+	ev := QueryTerminatedEvent{ID: q.id, RunID: q.runID, Err: err}
+	q.p.bus.post(busEvent{deliver: func() {
+		defer close(q.delivered)
+		for _, l := range q.p.cfg.listeners {
+			q.notify("OnQueryTerminated", func() { l.OnQueryTerminated(ev) })
+		}
+	}})
 	close(q.done)
 }
 
@@ -851,9 +883,14 @@ func (q *Query) publish(prog QueryProgress) {
 		q.recent = append(q.recent[:0:0], q.recent[len(q.recent)-recentProgressSize:]...)
 	}
 	q.mu.Unlock()
-	for _, l := range q.p.cfg.listeners {
-		q.notify("OnQueryProgress", func() { l.OnQueryProgress(QueryProgressEvent{Progress: prog}) })
+	if len(q.p.cfg.listeners) == 0 {
+		return
 	}
+	q.p.bus.post(busEvent{droppable: true, deliver: func() {
+		for _, l := range q.p.cfg.listeners {
+			q.notify("OnQueryProgress", func() { l.OnQueryProgress(QueryProgressEvent{Progress: prog}) })
+		}
+	}})
 }
 
 // notify calls a listener; a panic in it is logged and otherwise ignored, as Spark's listener
@@ -923,28 +960,46 @@ func (q *Query) Err() error {
 	return q.err
 }
 
-// Done returns a channel closed when the query has terminated.
+// Done returns a channel closed when the query has terminated: its checkpoint is released.
+// The listeners may still be delivering its last events (see AwaitTermination).
 func (q *Query) Done() <-chan struct{} { return q.done }
 
-// AwaitTermination waits until the query terminates and returns Err, or returns ctx.Err() if
-// ctx ends first (the query keeps running).
+// AwaitTermination waits until the query terminates and the listeners have had its
+// OnQueryTerminated, and returns Err. If ctx ends first it returns ctx.Err() while the query
+// runs (the query keeps running), or Err once it has terminated but a listener is still busy.
 func (q *Query) AwaitTermination(ctx context.Context) error {
+	delivered := q.delivered
+	if q.p.bus.delivering() { // called by a listener: the event waits for it to return
+		delivered = q.done
+	}
 	select {
-	case <-q.done:
+	case <-delivered:
 		return q.Err()
 	case <-ctx.Done():
-		return ctx.Err()
+		select {
+		case <-q.done: // terminated; a listener is still busy
+			return q.Err()
+		default:
+			return ctx.Err()
+		}
 	}
 }
 
 // Stop stops the query gracefully: the batch in flight finishes and is committed, then the
 // sources and the sink are closed and the checkpoint is released. If ctx ends first, the
 // batch in flight is abandoned (it is replayed at the next start) and Stop returns ctx.Err()
-// once the query has terminated. Stop on a terminated query returns nil.
+// once the query has terminated. Like AwaitTermination, a graceful Stop also waits, within ctx,
+// for the listeners to have OnQueryTerminated. Stop on a terminated query returns nil.
 func (q *Query) Stop(ctx context.Context) error {
 	q.stopOnce.Do(func() { close(q.stopCh) })
 	select {
 	case <-q.done:
+		if !q.p.bus.delivering() { // give the listeners the terminated event, as AwaitTermination does
+			select {
+			case <-q.delivered:
+			case <-ctx.Done():
+			}
+		}
 		return nil
 	case <-ctx.Done():
 		q.cancel()

@@ -3,8 +3,10 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -238,11 +240,110 @@ func TestCheckpointDeletedWhileRunning(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
+	// The query may write a file while the tree is removed ("directory not empty"): retry.
+	for err := os.RemoveAll(dir); err != nil; err = os.RemoveAll(dir) {
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
 	}
 	err = await(t, q)
 	if !errors.Is(err, checkpoint.ErrLockLost) {
 		t.Fatalf("the query ended with %v; want checkpoint.ErrLockLost", err)
+	}
+}
+
+// TestSlowListener: as on Spark's listener bus, events are delivered asynchronously, so a
+// listener that blocks does not hold up the query's batches; AwaitTermination still returns
+// after OnQueryTerminated, and a listener may stop and start queries without deadlocking.
+func TestSlowListener(t *testing.T) {
+	release := make(chan struct{})
+	var events []string // written only by the bus goroutine, read after AwaitTermination
+	var p *pipeline.Pipeline
+	var restarted atomic.Pointer[pipeline.Query]
+	p = pipeline.New(pipeline.WithLogger(testkit.Logger(t)), pipeline.WithListener(pipeline.ListenerFuncs{
+		Started: func(e pipeline.QueryStartedEvent) { events = append(events, "started "+e.Name) },
+		Progress: func(e pipeline.QueryProgressEvent) {
+			if e.Progress.BatchID == 0 && e.Progress.Name == "slow" {
+				<-release // blocks the bus, not the query
+			}
+			events = append(events, fmt.Sprintf("progress %s %d", e.Progress.Name, e.Progress.BatchID))
+		},
+		Terminated: func(e pipeline.QueryTerminatedEvent) {
+			events = append(events, "terminated")
+			if restarted.Load() != nil {
+				return
+			}
+			// A listener that starts a query and stops it must not wait for its own events.
+			q, err := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "1").Load().
+				WriteStream().Format("memory").QueryName("again").Start(context.Background())
+			if err != nil {
+				t.Errorf("Start from a listener: %v", err)
+				return
+			}
+			restarted.Store(q)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := q.Stop(ctx); err != nil {
+				t.Errorf("Stop from a listener: %v", err)
+			}
+			if err := q.AwaitTermination(ctx); err != nil {
+				t.Errorf("AwaitTermination from a listener: %v", err)
+			}
+		},
+	}))
+	q, err := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "2").Load().
+		WriteStream().Format("memory").QueryName("slow").Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for q.LastProgress() == nil || q.LastProgress().BatchID < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the query ran %v batches in 20s while a listener blocked", q.LastProgress())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := q.AwaitTermination(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("AwaitTermination of a running query: %v", err)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- q.Stop(context.Background()) }()
+	select {
+	case <-q.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the query did not stop within 20s while a listener blocked")
+	}
+	select {
+	case err := <-stopped:
+		t.Fatalf("Stop returned %v before the listeners had the terminated event", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if err := await(t, q); err != nil {
+		t.Fatal(err)
+	}
+	closeCtx, closeCancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer closeCancel()
+	if err := p.Close(closeCtx); err != nil {
+		t.Fatal(err)
+	}
+	last := q.LastProgress().BatchID
+	var want []string
+	want = append(want, "started slow")
+	for i := int64(0); i <= last; i++ {
+		want = append(want, fmt.Sprintf("progress slow %d", i))
+	}
+	want = append(want, "terminated", "started again")
+	if len(events) < len(want) || !slices.Equal(events[:len(want)], want) || events[len(events)-1] != "terminated" {
+		t.Errorf("events %q; want %q, then the progress of again and its terminated", events, want)
+	}
+	if restarted.Load() == nil || restarted.Load().IsActive() {
+		t.Error("the query started by the listener did not run and stop")
 	}
 }
