@@ -3,6 +3,7 @@ package expr_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -608,5 +609,61 @@ func TestResultTypes(t *testing.T) {
 	}
 	if want := arrow.MapOf(arrow.BinaryTypes.String, arrow.PrimitiveTypes.Int64); !arrow.TypeEqual(p.Type(), want) {
 		t.Errorf("map literal: %s, want %s", p.Type(), want)
+	}
+}
+
+// TestCacheIgnoresMetadata: schemas that differ only in field metadata share a program (the
+// cache key leaves metadata out), and the program evaluates batches of either.
+func TestCacheIgnoresMetadata(t *testing.T) {
+	mem := checkedAlloc(t)
+	env := expr.NewEnv()
+	with := func(delay string) *arrow.Schema {
+		md := arrow.NewMetadata([]string{"sluice.watermarkDelayMs"}, []string{delay})
+		return arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64, Nullable: true, Metadata: md}}, nil)
+	}
+	for _, delay := range []string{"10000", "20000"} {
+		s := with(delay)
+		p, err := env.Compile(s, "x > 1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := batchOf(t, mem, s, `[{"x": 1}, {"x": 2}]`)
+		if got := both(t, p, rec); !slices.Equal(got, []string{"false", "true"}) {
+			t.Errorf("delay %s: got %v", delay, got)
+		}
+		rec.Release()
+	}
+}
+
+// TestTimeRange: a computed timestamp beyond the range of its column's unit, or a duration
+// column value beyond CEL's (int64 nanoseconds), is a row error, in both paths; a value at the
+// very ends of the nanosecond range is stored as it is.
+func TestTimeRange(t *testing.T) {
+	mem := checkedAlloc(t)
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "k", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "ts", Type: &arrow.TimestampType{Unit: arrow.Second, TimeZone: "UTC"}, Nullable: true},
+		{Name: "du", Type: &arrow.DurationType{Unit: arrow.Second}, Nullable: true},
+		{Name: "st", Type: arrow.StructOf(arrow.Field{Name: "at", Type: &arrow.TimestampType{Unit: arrow.Nanosecond, TimeZone: "UTC"}, Nullable: true}), Nullable: true},
+	}, nil)
+	rec := batchOf(t, mem, schema, `[
+		{"k": 1, "ts": 10000000000000, "du": 10000000000, "st": {"at": 9223372036854775807}},
+		{"k": 2, "ts": 1, "du": 1, "st": {"at": -9223372036854775808}}]`)
+	defer rec.Release()
+	for _, tc := range []struct{ src, want0, want1 string }{
+		{"isNull(ts) ? ts : ts", "ERROR 1:12 timestamp 318857-05-20T17:46:40Z is out of the range of a timestamp[us] column", "1970-01-01 00:00:01"},
+		{"du > duration('1s')", "ERROR 1:1 duration 10000000000s is out of range", "false"},
+		{"int(du)", "ERROR 1:5 duration 10000000000s is out of range", "1000000000"},
+		{"k > 0 ? st : st", "{2262-04-11 23:47:16.854775}", "{1677-09-21 00:12:43.145224}"}, // rendered in µs
+		{"[st][0].at", "2262-04-11 23:47:16.854775", "1677-09-21 00:12:43.145224"},
+	} {
+		p, err := expr.Default.Compile(schema, tc.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := both(t, p, rec)
+		if !strings.HasPrefix(got[0], tc.want0) || got[1] != tc.want1 {
+			t.Errorf("%s: got %q; want %q, %q", tc.src, got, tc.want0, tc.want1)
+		}
 	}
 }

@@ -1365,6 +1365,7 @@ func (n *udfNode) eval(c *evalCtx) (vec, error) {
 	b.Reserve(c.n)
 	args := make([]ref.Val, len(vals))
 	errs := m.errs
+	check := hasTimestamp(n.dt)
 	for i := range c.n {
 		if i%checkEvery == 0 {
 			if err := c.ctx.Err(); err != nil {
@@ -1383,6 +1384,13 @@ func (n *udfNode) eval(c *evalCtx) (vec, error) {
 			errs = append(errs, rowErr{row: i, err: ce.Unwrap(), node: n.id})
 			b.AppendNull()
 			continue
+		}
+		if check {
+			if rerr := rangeErr(res, n.dt); rerr != nil {
+				errs = append(errs, rowErr{row: i, err: rerr, node: n.id})
+				b.AppendNull()
+				continue
+			}
 		}
 		if err := appendValue(b, res); err != nil {
 			return vec{}, err

@@ -87,7 +87,7 @@ func (p *Program) EvalRowWise(ctx context.Context, batch arrow.RecordBatch) (arr
 	if err != nil {
 		return nil, nil, err
 	}
-	v, err := c.evalRows(p.whole, p.resultType, 0)
+	v, err := c.evalRows(p.whole, p.resultType, p.checked.Expr().ID())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -103,7 +103,7 @@ func (p *Program) newEvalCtx(ctx context.Context, batch arrow.RecordBatch) (*eva
 	if batch == nil {
 		return nil, errors.New("expr: Eval of a nil batch")
 	}
-	if s := batch.Schema(); s != p.se.schema && !s.Equal(p.se.schema) {
+	if s := batch.Schema(); s != p.se.schema && !sameColumns(s, p.se.schema) {
 		return nil, fmt.Errorf("expr: %q was compiled for schema %s; the batch has %s", p.src, p.se.schema, s)
 	}
 	if err := ctx.Err(); err != nil {
@@ -172,6 +172,7 @@ func (c *evalCtx) evalRows(prg cel.Program, dt arrow.DataType, node int64) (vec,
 	defer b.Release()
 	b.Reserve(c.n)
 	var errs []rowErr
+	check := hasTimestamp(dt)
 	for i := range c.n {
 		if i%checkEvery == 0 {
 			if err := c.ctx.Err(); err != nil {
@@ -180,6 +181,13 @@ func (c *evalCtx) evalRows(prg cel.Program, dt arrow.DataType, node int64) (vec,
 		}
 		act.row = i
 		val, _, err := prg.Eval(act)
+		if err == nil && check {
+			if rerr := rangeErr(val, dt); rerr != nil {
+				errs = append(errs, rowErr{row: i, err: rerr, node: node})
+				b.AppendNull()
+				continue
+			}
+		}
 		if err != nil {
 			var ce *types.Err
 			if errors.As(err, &ce) {
@@ -216,3 +224,19 @@ func (a *rowActivation) ResolveName(name string) (any, bool) {
 
 // Parent implements interpreter.Activation.
 func (a *rowActivation) Parent() interpreter.Activation { return nil }
+
+// sameColumns reports whether a and b have the same columns: names, types and nullability.
+// Metadata is not compared: it does not change evaluation, and programs are cached by
+// Schema.Fingerprint, which leaves it out (WithWatermark, for one, records its delay there).
+func sameColumns(a, b *arrow.Schema) bool {
+	if a.NumFields() != b.NumFields() {
+		return false
+	}
+	for i := range a.NumFields() {
+		fa, fb := a.Field(i), b.Field(i)
+		if fa.Name != fb.Name || fa.Nullable != fb.Nullable || !arrow.TypeEqual(fa.Type, fb.Type) {
+			return false
+		}
+	}
+	return true
+}

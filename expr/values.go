@@ -2,6 +2,7 @@ package expr
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"time"
 
@@ -114,12 +115,18 @@ func newReader(arr arrow.Array, path string, prov *structProvider) (reader, erro
 			return types.Timestamp{Time: a.Value(i).ToTime(unit)}
 		}, nil
 	case *array.Duration:
-		mult := time.Duration(a.DataType().(*arrow.DurationType).Unit.Multiplier())
+		unit := a.DataType().(*arrow.DurationType).Unit
+		mult := int64(unit.Multiplier())
 		return func(i int) ref.Val {
 			if a.IsNull(i) {
 				return nullVal
 			}
-			return types.Duration{Duration: time.Duration(a.Value(i)) * mult}
+			v := int64(a.Value(i))
+			if v > math.MaxInt64/mult || v < math.MinInt64/mult {
+				// CEL durations are nanoseconds in an int64 (about ±292 years).
+				return types.NewErr("duration %d%s is out of range (about ±292 years)", v, unit)
+			}
+			return types.Duration{Duration: time.Duration(v * mult)}
 		}, nil
 	case *array.Map:
 		keys, err := newReader(a.Keys(), path+".key", prov)
@@ -432,18 +439,110 @@ func appendValue(b array.Builder, v ref.Val) error {
 	return nil
 }
 
+// The instants an int64 count of milliseconds, microseconds or nanoseconds since the epoch can
+// hold (any Go time fits in seconds).
+var (
+	minMilli, maxMilli = time.UnixMilli(math.MinInt64), time.UnixMilli(math.MaxInt64)
+	minMicro, maxMicro = time.UnixMicro(math.MinInt64), time.UnixMicro(math.MaxInt64)
+	minNano, maxNano   = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
+)
+
 // timeToUnit converts t to a count of unit since the epoch, or fails when it does not fit.
 func timeToUnit(t time.Time, unit arrow.TimeUnit) (int64, error) {
+	var lo, hi time.Time
 	switch unit {
 	case arrow.Second:
 		return t.Unix(), nil
+	case arrow.Millisecond:
+		lo, hi = minMilli, maxMilli
+	case arrow.Microsecond:
+		lo, hi = minMicro, maxMicro
+	default:
+		lo, hi = minNano, maxNano
+	}
+	if t.Before(lo) || t.After(hi) {
+		return 0, fmt.Errorf("timestamp %s is out of the range of a timestamp[%s] column (%s to %s)",
+			t.UTC().Format(time.RFC3339Nano), unit, lo.UTC().Format(time.RFC3339Nano), hi.UTC().Format(time.RFC3339Nano))
+	}
+	switch unit {
 	case arrow.Millisecond:
 		return t.UnixMilli(), nil
 	case arrow.Microsecond:
 		return t.UnixMicro(), nil
 	}
-	if t.Year() < 1678 || t.Year() > 2261 {
-		return 0, fmt.Errorf("timestamp %s does not fit in nanoseconds", t.Format(time.RFC3339))
-	}
 	return t.UnixNano(), nil
+}
+
+// hasTimestamp reports whether values of dt can hold a timestamp whose unit is finer than
+// seconds: those are the values rangeErr must check before appendValue.
+func hasTimestamp(dt arrow.DataType) bool {
+	switch t := dt.(type) {
+	case *arrow.TimestampType:
+		return t.Unit != arrow.Second
+	case *arrow.MapType:
+		return hasTimestamp(t.KeyType()) || hasTimestamp(t.ItemType())
+	case arrow.ListLikeType:
+		return hasTimestamp(t.Elem())
+	case *arrow.StructType:
+		for _, f := range t.Fields() {
+			if hasTimestamp(f.Type) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// rangeErr returns the error of a value that appendValue cannot store in dt because a
+// timestamp in it is beyond the range of its column's unit, or nil. Such a value is a row
+// error (the row is handled by the query's error policy), not a failure of the batch.
+func rangeErr(v ref.Val, dt arrow.DataType) error {
+	if isNullVal(v) {
+		return nil
+	}
+	switch t := dt.(type) {
+	case *arrow.TimestampType:
+		if x, ok := v.(types.Timestamp); ok {
+			_, err := timeToUnit(x.Time, t.Unit)
+			return err
+		}
+	case *arrow.MapType:
+		m, ok := v.(traits.Mapper)
+		if !ok {
+			return nil
+		}
+		for it := m.Iterator(); it.HasNext() == types.True; {
+			k := it.Next()
+			if err := rangeErr(k, t.KeyType()); err != nil {
+				return err
+			}
+			if err := rangeErr(m.Get(k), t.ItemType()); err != nil {
+				return err
+			}
+		}
+	case arrow.ListLikeType:
+		l, ok := v.(traits.Lister)
+		if !ok {
+			return nil
+		}
+		n := int(l.Size().(types.Int))
+		for j := range n {
+			if err := rangeErr(l.Get(types.Int(j)), t.Elem()); err != nil {
+				return err
+			}
+		}
+	case *arrow.StructType:
+		sv, ok := v.(*structVal)
+		if !ok {
+			return nil
+		}
+		for idx, f := range t.Fields() {
+			if idx < len(sv.r.fields) && sv.r.fields[idx] != nil {
+				if err := rangeErr(sv.field(idx), f.Type); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }

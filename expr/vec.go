@@ -289,6 +289,14 @@ func (c *evalCtx) materialize(v vec, dt arrow.DataType) (arrow.Array, []rowErr, 
 		b.AppendNulls(c.n)
 		return b.NewArray(), errs, nil
 	}
+	if rerr := rangeErr(v.c, dt); rerr != nil {
+		errs = make([]rowErr, c.n)
+		for i := range errs {
+			errs[i] = rowErr{row: i, err: rerr}
+		}
+		b.AppendNulls(c.n)
+		return b.NewArray(), errs, nil
+	}
 	b.Reserve(c.n)
 	for range c.n {
 		if err := appendValue(b, v.c); err != nil {
