@@ -58,7 +58,9 @@
 // null condition of ?: gives null; isNull and isNotNull and has() are never null. A Filter
 // keeps the rows whose condition is true, so a null condition drops the row. has(s.f) is false
 // when s.f is null or when the struct s is null. A null element of a list is null in the
-// expression too.
+// expression too. Two null structs compare as null, like any null; structs whose fields are
+// null compare those fields as equal (as Spark). Unlike Spark's array(a, 1), a list or map
+// built in an expression ([a, 1], {"k": a}) from a null value is null as a whole.
 //
 // Both evaluations obtain these semantics the same way: cel-go sees a null as an unknown
 // value, which its interpreter already propagates with exactly these rules; the column-wise
@@ -80,8 +82,11 @@
 // and so does sluice: string(data) and data.cast("string") reinterpret a binary column as utf8
 // without copying or checking it (CEL's own string(bytes) would fail on invalid UTF-8). Such
 // strings compare, concatenate and match byte by byte; size() counts each invalid byte as one
-// character. Go strings given to functions (see Func) carry the same bytes. Invalid sequences
-// are replaced by U+FFFD only when text leaves sluice for a format that requires UTF-8, such as
+// character. Go strings given to functions (see Func) carry the same bytes, and so do the
+// results of +, trim, replace and split. The functions of the strings extension that build
+// their result from characters (lowerAscii, upperAscii, substring, charAt, reverse) read each
+// invalid byte as U+FFFD and return it as such, as cel-go does. Otherwise invalid sequences are
+// replaced by U+FFFD only when text leaves sluice for a format that requires UTF-8, such as
 // JSON output (see arrowbatch.JSONValue).
 //
 // # Column-wise evaluation

@@ -227,6 +227,18 @@ func TestKernels(t *testing.T) {
 		// conversions: string(bytes) keeps invalid UTF-8, size counts its bytes as characters
 		{`string(data)`, []string{"hello", "", "\xff\xfe", "NULL"}, false},
 		{`data.cast("string")`, []string{"hello", "", "\xff\xfe", "NULL"}, false},
+		{`i.cast("string")`, []string{"10", "0", "-3", "NULL"}, false},
+		{`s.cast("string")`, []string{"alpha", "Beta", "", "NULL"}, false},
+		// Spark's cast to the narrower types checks their range; doubles and timestamps are
+		// written as Spark writes them
+		{`(i * 100).cast("tinyint")`, []string{"ERROR 1:15 cast: 1000 is out of the range of tinyint (-128 to 127)", "0", "ERROR 1:15 cast: -300 is out of the range of tinyint (-128 to 127)", "NULL"}, true},
+		{`(i * 1000).cast("smallint")`, []string{"10000", "0", "-3000", "NULL"}, true},
+		{`(i * 1000000000).cast("int")`, []string{"ERROR 1:22 cast: 10000000000 is out of the range of int (-2147483648 to 2147483647)", "0", "ERROR 1:22 cast: -3000000000 is out of the range of int (-2147483648 to 2147483647)", "NULL"}, true},
+		{`(i * 1000000000).cast("bigint")`, []string{"10000000000", "0", "-3000000000", "NULL"}, false},
+		{`(d * 1e300).cast("float")`, []string{"Infinity", "-Infinity", "NaN", "NULL"}, true},
+		{`(d / 10.0).cast("float")`, []string{"0.25", "-0.10000000149011612", "NaN", "NULL"}, true},
+		{`d.cast("string")`, []string{"2.5", "-1.0", "NaN", "NULL"}, true},
+		{`ts.cast("string")`, []string{"2024-03-01 12:00:00", "2023-01-01 00:00:00", "NULL", "2024-03-01 12:00:00.001"}, true},
 		{`size(string(data))`, []string{"5", "0", "2", "NULL"}, false},
 		{`bytes(s)`, []string{"[61 6C 70 68 61]", "[42 65 74 61]", "[]", "NULL"}, false},
 		{`int(d)`, []string{"2", "-1", "ERROR 1:4 integer overflow", "NULL"}, false},

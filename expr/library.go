@@ -3,7 +3,9 @@ package expr
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -14,6 +16,7 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/ext"
 	"cel.dev/cel-go/parser"
+	"github.com/sluicedev/sluice/arrowbatch"
 )
 
 // Overload IDs of the functions sluice adds to CEL, and of the standard ones it changes.
@@ -36,7 +39,7 @@ const (
 // extension (split, lowerAscii, replace, trim...), heterogeneous numeric ordering (x > 1 for
 // a double x), and sluice's additions.
 func baseOptions() []cel.EnvOption {
-	return []cel.EnvOption{
+	opts := []cel.EnvOption{
 		ext.Strings(),
 		cel.CrossTypeNumericComparisons(true),
 		cel.EagerlyValidateDeclarations(true),
@@ -83,6 +86,7 @@ func baseOptions() []cel.EnvOption {
 			cel.Overload(overloadBytesToString, []*cel.Type{cel.BytesType}, cel.StringType,
 				cel.UnaryBinding(func(v ref.Val) ref.Val { return types.String(v.(types.Bytes)) }))),
 	}
+	return append(opts, castOptions()...)
 }
 
 // builtins maps the name of every function and macro of the base environment (CEL's standard
@@ -120,17 +124,85 @@ func nullTest(v ref.Val, want bool) ref.Val {
 	return types.Bool(isNullVal(v) == want)
 }
 
-// castTargets maps the type names of Spark's cast to CEL's conversion functions.
-var castTargets = map[string]string{
-	"string": "string", "binary": "bytes", "bytes": "bytes",
-	"int": "int", "integer": "int", "bigint": "int", "long": "int", "smallint": "int", "tinyint": "int",
-	"double": "double", "float": "double",
-	"boolean": "bool", "bool": "bool",
-	"timestamp": "timestamp",
+// castTargets maps the type names of Spark's cast to the functions x.cast(name) calls, the
+// innermost first: CEL's conversion, then sluice's range check or rounding for the narrower
+// Spark types. "string" is sluice's own conversion, which writes doubles and timestamps as
+// Spark does.
+var castTargets = map[string][]string{
+	"string": {castStringFunc}, "binary": {"bytes"}, "bytes": {"bytes"},
+	"bigint": {"int"}, "long": {"int"},
+	"int": {"int", castInt32Func}, "integer": {"int", castInt32Func},
+	"smallint": {"int", castInt16Func}, "short": {"int", castInt16Func},
+	"tinyint": {"int", castInt8Func}, "byte": {"int", castInt8Func},
+	"double": {"double"}, "float": {"double", castFloatFunc}, "real": {"double", castFloatFunc},
+	"boolean": {"bool"}, "bool": {"bool"},
+	"timestamp": {"timestamp"},
 }
 
-// castMacro rewrites x.cast("type") (Spark's Column.cast) into CEL's conversion function:
-// x.cast("string") is string(x).
+// The hidden functions cast calls (a name starting with @ cannot be written in an expression).
+const (
+	castStringFunc = "@sluice_cast_string"
+	castInt32Func  = "@sluice_cast_int32"
+	castInt16Func  = "@sluice_cast_int16"
+	castInt8Func   = "@sluice_cast_int8"
+	castFloatFunc  = "@sluice_cast_float"
+)
+
+// Overload IDs of cast's string conversion; the planner runs the ones of ints, uints, strings
+// and bytes column-wise as the matching CEL conversions.
+const (
+	overloadCastBytesString  = "sluice_cast_bytes_to_string"
+	overloadCastStringString = "sluice_cast_string_to_string"
+	overloadCastIntString    = "sluice_cast_int64_to_string"
+	overloadCastUintString   = "sluice_cast_uint64_to_string"
+	overloadCastDoubleString = "sluice_cast_double_to_string"
+	overloadCastBoolString   = "sluice_cast_bool_to_string"
+	overloadCastTimeString   = "sluice_cast_timestamp_to_string"
+	overloadCastDurString    = "sluice_cast_duration_to_string"
+)
+
+// castOptions declares the hidden functions of cast.
+func castOptions() []cel.EnvOption {
+	str := func(id string, t *cel.Type, f func(ref.Val) string) cel.FunctionOpt {
+		return cel.Overload(id, []*cel.Type{t}, cel.StringType,
+			cel.UnaryBinding(func(v ref.Val) ref.Val { return types.String(f(v)) }))
+	}
+	narrow := func(name, spark string, lo, hi int64) cel.EnvOption {
+		return cel.Function(name, cel.Overload(name[1:], []*cel.Type{cel.IntType}, cel.IntType,
+			cel.UnaryBinding(func(v ref.Val) ref.Val {
+				if i := int64(v.(types.Int)); i < lo || i > hi {
+					return types.NewErr("cast: %d is out of the range of %s (%d to %d)", i, spark, lo, hi)
+				}
+				return v
+			})))
+	}
+	return []cel.EnvOption{
+		cel.Function(castStringFunc,
+			str(overloadCastBytesString, cel.BytesType, func(v ref.Val) string { return string(v.(types.Bytes)) }),
+			str(overloadCastStringString, cel.StringType, func(v ref.Val) string { return string(v.(types.String)) }),
+			str(overloadCastIntString, cel.IntType, func(v ref.Val) string { return strconv.FormatInt(int64(v.(types.Int)), 10) }),
+			str(overloadCastUintString, cel.UintType, func(v ref.Val) string { return strconv.FormatUint(uint64(v.(types.Uint)), 10) }),
+			str(overloadCastDoubleString, cel.DoubleType, func(v ref.Val) string { return arrowbatch.FormatFloat(float64(v.(types.Double)), 64) }),
+			str(overloadCastBoolString, cel.BoolType, func(v ref.Val) string { return strconv.FormatBool(bool(v.(types.Bool))) }),
+			str(overloadCastTimeString, cel.TimestampType, func(v ref.Val) string {
+				return v.(types.Timestamp).UTC().Format("2006-01-02 15:04:05.999999")
+			}),
+			str(overloadCastDurString, cel.DurationType, func(v ref.Val) string {
+				return string(v.ConvertToType(types.StringType).(types.String))
+			})),
+		narrow(castInt32Func, "int", math.MinInt32, math.MaxInt32),
+		narrow(castInt16Func, "smallint", math.MinInt16, math.MaxInt16),
+		narrow(castInt8Func, "tinyint", math.MinInt8, math.MaxInt8),
+		cel.Function(castFloatFunc, cel.Overload(castFloatFunc[1:], []*cel.Type{cel.DoubleType}, cel.DoubleType,
+			cel.UnaryBinding(func(v ref.Val) ref.Val {
+				return types.Double(float32(v.(types.Double))) // a float's precision; beyond its range, ±Infinity
+			}))),
+	}
+}
+
+// castMacro rewrites x.cast("type") (Spark's Column.cast) into conversion functions:
+// x.cast("bigint") is int(x), x.cast("string") keeps bytes as they are and writes doubles and
+// timestamps as Spark does.
 var castMacro = cel.ReceiverMacro("cast", 1, func(eh parser.ExprHelper, target ast.Expr, args []ast.Expr) (ast.Expr, *common.Error) {
 	arg := args[0]
 	if arg.Kind() != ast.LiteralKind {
@@ -140,9 +212,13 @@ var castMacro = cel.ReceiverMacro("cast", 1, func(eh parser.ExprHelper, target a
 	if !ok {
 		return nil, eh.NewError(arg.ID(), `cast takes a type name literal, e.g. cast("string")`)
 	}
-	fn, ok := castTargets[strings.ToLower(string(name))]
+	fns, ok := castTargets[strings.ToLower(string(name))]
 	if !ok {
-		return nil, eh.NewError(arg.ID(), "cast: unknown type "+string(name)+" (want string, binary, int, bigint, double, float, boolean or timestamp)")
+		return nil, eh.NewError(arg.ID(), "cast: unknown type "+string(name)+" (want string, binary, bigint, int, smallint, tinyint, double, float, boolean or timestamp)")
 	}
-	return eh.NewCall(fn, target), nil
+	call := target
+	for _, fn := range fns {
+		call = eh.NewCall(fn, call)
+	}
+	return call, nil
 }, cel.MacroDocs(`x.cast("string") converts x like Spark's cast: string(x)`))

@@ -340,6 +340,25 @@ func (pl *planner) call(e ast.Expr) node {
 			return nil
 		}
 		return &reinterpretNode{arg: a, toString: oid == overloadBytesToString, src: src}
+	case oid == overloadCastBytesString:
+		a, ok := pl.build(args[0])
+		if !ok {
+			return nil
+		}
+		return &reinterpretNode{arg: a, toString: true, src: src}
+	case oid == overloadCastStringString:
+		n, _ := pl.build(args[0])
+		return n
+	case oid == overloadCastIntString || oid == overloadCastUintString:
+		a, ok := pl.build(args[0])
+		if !ok {
+			return nil
+		}
+		conv := overloads.IntToString
+		if oid == overloadCastUintString {
+			conv = overloads.UintToString
+		}
+		return &convNode{oid: conv, arg: a, id: id, src: src}
 	case convertible(oid):
 		a, ok := pl.build(args[0])
 		if !ok {

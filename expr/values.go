@@ -253,7 +253,7 @@ func (v *structVal) Equal(other ref.Val) ref.Val {
 		return types.False
 	}
 	if !v.valid || !o.valid {
-		return types.Bool(v.valid == o.valid)
+		return nullVal // a null struct compares as any null: the result is null (as in Spark)
 	}
 	for _, name := range v.r.info.names {
 		idx := v.r.info.index[name]
