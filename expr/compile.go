@@ -110,8 +110,14 @@ func compileError(se *schemaEnv, src string, iss *cel.Issues) *Error {
 	e := &Error{Expr: src, Columns: se.columns, Unusable: se.unusable}
 	for _, ce := range iss.Errors() {
 		msg := strings.TrimSuffix(ce.Message, " (in container '')")
+		if strings.TrimSpace(src) == "" {
+			msg = "the expression is empty"
+		} else if i := strings.Index(msg, " (enable with `cel.OptionalTypes()`)"); i >= 0 {
+			msg = msg[:i] + ": optional values are not supported in sluice expressions"
+		}
 		msg += hint(se, msg)
-		e.Issues = append(e.Issues, Issue{Line: ce.Location.Line(), Column: ce.Location.Column() + 1, Message: msg})
+		// cel-go locates the end of an empty text at column -1 (0 from 1).
+		e.Issues = append(e.Issues, Issue{Line: max(ce.Location.Line(), 1), Column: max(ce.Location.Column(), 0) + 1, Message: msg})
 	}
 	slices.SortStableFunc(e.Issues, func(a, b Issue) int {
 		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))

@@ -315,6 +315,10 @@ func TestCompileErrors(t *testing.T) {
 		{`dyn(data)`, 1, 1},
 		{`data.cast("varchar")`, 1, 11},
 		{`sequenceNumber + 1`, 1, 16},
+		{`partitionKey.matches("(")`, 1, 22},
+		{`approximateArrivalTimestamp > timestamp("yesterday")`, 1, 41},
+		{`optional.of(1) == optional.of(1)`, 1, 12},
+		{``, 1, 1},
 	}
 	env := expr.NewEnv()
 	var b strings.Builder

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common"
@@ -45,6 +46,9 @@ func baseOptions() []cel.EnvOption {
 		cel.EagerlyValidateDeclarations(true),
 		cel.EnableMacroCallTracking(), // to print macros (exists, has...) in plans
 		cel.Macros(castMacro),
+		// Constant regular expressions, timestamps and durations are checked at compile time,
+		// so a bad one fails Start instead of every row.
+		cel.ASTValidators(literalValidator{}),
 		cel.Function("isNull",
 			cel.Overload(overloadIsNull, []*cel.Type{cel.TypeParamType("A")}, cel.BoolType,
 				cel.OverloadIsNonStrict(), cel.UnaryBinding(func(v ref.Val) ref.Val { return nullTest(v, true) }))),
@@ -222,3 +226,42 @@ var castMacro = cel.ReceiverMacro("cast", 1, func(eh parser.ExprHelper, target a
 	}
 	return call, nil
 }, cel.MacroDocs(`x.cast("string") converts x like Spark's cast: string(x)`))
+
+// literalValidator checks the constant arguments of matches, timestamp and duration when the
+// expression is compiled, so that a bad one fails Start (with the reason) instead of every row.
+type literalValidator struct{}
+
+// Name implements cel.ASTValidator.
+func (literalValidator) Name() string { return "sluice.literals" }
+
+// Validate implements cel.ASTValidator.
+func (literalValidator) Validate(_ *cel.Env, _ cel.ValidatorConfig, a *ast.AST, iss *cel.Issues) {
+	checks := []struct {
+		fn    string
+		arg   int
+		check func(string) error
+	}{
+		{"matches", 1, func(s string) error { _, err := regexp.Compile(s); return err }},
+		{"timestamp", 0, func(s string) error { _, err := time.Parse(time.RFC3339, s); return err }},
+		{"duration", 0, func(s string) error { _, err := time.ParseDuration(s); return err }},
+	}
+	root := ast.NavigateAST(a)
+	for _, c := range checks {
+		for _, call := range ast.MatchDescendants(root, ast.FunctionMatcher(c.fn)) {
+			args := call.AsCall().Args()
+			if call.AsCall().IsMemberFunction() {
+				args = append([]ast.Expr{call.AsCall().Target()}, args...)
+			}
+			if len(args) <= c.arg || args[c.arg].Kind() != ast.LiteralKind {
+				continue
+			}
+			lit, ok := args[c.arg].AsLiteral().(types.String)
+			if !ok {
+				continue
+			}
+			if err := c.check(string(lit)); err != nil {
+				iss.ReportErrorAtID(args[c.arg].ID(), "invalid %s argument %q: %v", c.fn, string(lit), err)
+			}
+		}
+	}
+}

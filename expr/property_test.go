@@ -177,7 +177,7 @@ func (g *gen) boolE(depth int) string {
 	case 6:
 		return g.bytesE(d) + "." + g.pick("contains", "startsWith", "endsWith") + "(" + g.bytesE(d) + ")"
 	case 7:
-		return g.pick("s", "st.y", "string(b)") + ".matches(" + g.pick(`"^a"`, `"b$"`, `"l+"`, `"[日本]"`, `"("`) + ")"
+		return g.pick("s", "st.y", "string(b)") + ".matches(" + g.pick(`"^a"`, `"b$"`, `"l+"`, `"[日本]"`, `("(" + "")`) + ")"
 	case 8:
 		return g.intE(d) + " in [0, 1, 7, -7, 100]"
 	case 9:
