@@ -56,6 +56,10 @@ type Commit struct {
 	Version     int   `json:"version"`
 	BatchID     int64 `json:"batchId"`
 	TimestampMs int64 `json:"timestampMs"`
+	// NextBatchWatermarkMs is the event-time watermark computed from the batch, which the next
+	// batch runs with (0 when none), as Spark's commit metadata: a restart continues from it
+	// instead of from the watermark the batch ran with.
+	NextBatchWatermarkMs int64 `json:"nextBatchWatermarkMs,omitempty"`
 }
 
 // CorruptError reports a checkpoint file that cannot be used.
@@ -209,13 +213,18 @@ func (l *Log) WriteOffsets(ctx context.Context, o Offsets) error {
 
 // HasCommit reports whether commits/id exists and is valid.
 func (l *Log) HasCommit(ctx context.Context, id int64) (bool, error) {
-	var c Commit
-	name := batchName(CommitsDir, id)
-	ok, err := l.read(ctx, name, &c)
-	if ok && c.BatchID != id {
-		return false, &CorruptError{File: l.where(name), Err: fmt.Errorf("holds batch %d", c.BatchID)}
-	}
+	_, ok, err := l.Commit(ctx, id)
 	return ok, err
+}
+
+// Commit reads commits/id; ok is false when it does not exist.
+func (l *Log) Commit(ctx context.Context, id int64) (c Commit, ok bool, err error) {
+	name := batchName(CommitsDir, id)
+	ok, err = l.read(ctx, name, &c)
+	if ok && c.BatchID != id {
+		return c, false, &CorruptError{File: l.where(name), Err: fmt.Errorf("holds batch %d", c.BatchID)}
+	}
+	return c, ok, err
 }
 
 // WriteCommit writes commits/N for c.BatchID.

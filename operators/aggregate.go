@@ -313,6 +313,15 @@ func (a *aggregate) OutputSchema(in *arrow.Schema) (*arrow.Schema, error) {
 	return pl.out, nil
 }
 
+// StateSchema implements StateSchemaReporter: the output columns (keys and results) of the
+// schema given to OutputSchema.
+func (a *aggregate) StateSchema() string {
+	if pl := a.declared.Load(); pl != nil && pl.out != nil {
+		return stateSchemaOf(pl.out.Fields())
+	}
+	return ""
+}
+
 // aggAvailable lists a schema's columns for error messages.
 func aggAvailable(in *arrow.Schema) string {
 	if in.NumFields() == 0 {

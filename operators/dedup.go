@@ -61,6 +61,8 @@ type dedupOp struct {
 	opts   Options
 	plans  perSchema[*dedupPlan]
 	evtKey atomic.Pointer[string]
+	// stateSchema describes the key columns (see StateSchemaReporter).
+	stateSchema atomicString
 
 	mu      sync.Mutex // guards the fields below, and the store (which is not concurrency-safe)
 	st      state.Store
@@ -149,11 +151,21 @@ func (d *dedupOp) OutputSchema(in *arrow.Schema) (*arrow.Schema, error) {
 	if in == nil {
 		return nil, nil
 	}
-	if _, err := d.plans.get(in); err != nil {
+	p, err := d.plans.get(in)
+	if err != nil {
 		return nil, err
 	}
+	keys := make([]arrow.Field, len(p.keys))
+	for i, k := range p.keys {
+		keys[i] = in.Field(k)
+	}
+	d.stateSchema.Store(stateSchemaOf(keys))
 	return in, nil
 }
+
+// StateSchema implements StateSchemaReporter: the key columns of the schema given to
+// OutputSchema.
+func (d *dedupOp) StateSchema() string { return d.stateSchema.Load() }
 
 // StateKind returns Deduplication.
 func (d *dedupOp) StateKind() StateKind { return Deduplication }
@@ -552,4 +564,16 @@ func dedupAppendString(dst []byte, s string) []byte {
 
 func dedupAppendBytes(dst []byte, b []byte) []byte {
 	return append(binary.AppendUvarint(dst, uint64(len(b))), b...)
+}
+
+// atomicString is a string read and written atomically ("" until stored).
+type atomicString struct{ p atomic.Pointer[string] }
+
+func (a *atomicString) Store(s string) { a.p.Store(&s) }
+
+func (a *atomicString) Load() string {
+	if s := a.p.Load(); s != nil {
+		return *s
+	}
+	return ""
 }

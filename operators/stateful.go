@@ -2,6 +2,7 @@ package operators
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -64,6 +65,24 @@ type Stateful interface {
 	Finish(ctx context.Context, emit Emit) error
 	// StateMetrics reports on the last batch, after Finish.
 	StateMetrics() StateMetrics
+}
+
+// StateSchemaReporter is implemented by stateful operators that can describe the types of the
+// state they keep (their keys, and for an aggregation its results), as Spark's state schema.
+// The coordinator records it in the checkpoint beside the operator's name, so that a restart
+// whose state would be read with other types (a key that became a string) fails clearly
+// instead of starting over silently. Valid after OutputSchema; "" when unknown.
+type StateSchemaReporter interface {
+	StateSchema() string
+}
+
+// stateSchemaOf describes fields as "name type, ...".
+func stateSchemaOf(fields []arrow.Field) string {
+	parts := make([]string, len(fields))
+	for i, f := range fields {
+		parts[i] = f.Name + " " + f.Type.String()
+	}
+	return strings.Join(parts, ", ")
 }
 
 // StateMetrics is a stateful operator's report on a batch, with the names of Spark's

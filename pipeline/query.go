@@ -288,6 +288,15 @@ func (q *Query) restore(ctx context.Context) error {
 		return &checkpoint.CorruptError{File: q.log.Store().String() + "/" + checkpoint.CommitsDir, Err: fmt.Errorf("commit %d is ahead of the last offsets %d", lastCommit, latest)}
 	case hasCommit && lastCommit == latest:
 		q.restoreWatermark(offs)
+		c, ok, err := q.log.Commit(ctx, latest)
+		if err != nil {
+			return err
+		}
+		if ok && c.NextBatchWatermarkMs > q.state.watermarkMs {
+			// As Spark: continue from the watermark the last batch computed. lastRunMs stays the
+			// one it ran with, so a no-data batch acts on the advance when one is needed.
+			q.state.watermarkMs = c.NextBatchWatermarkMs
+		}
 		q.nextID = latest + 1
 		for i, s := range offs.Sources {
 			q.starts[i] = sources.Offset(s.End)
@@ -628,7 +637,9 @@ func (q *Query) runBatch(ctx context.Context, b *batchPlan) error {
 	}
 	b.dur["addBatch"] = time.Since(t0).Milliseconds()
 	t0 = time.Now()
-	if err := q.log.WriteCommit(ctx, checkpoint.Commit{BatchID: b.id, TimestampMs: nowMs(time.Now())}); err != nil {
+	q.advanceWatermark(b) // before the commit, which records the next batch's watermark
+	commit := checkpoint.Commit{BatchID: b.id, TimestampMs: nowMs(time.Now()), NextBatchWatermarkMs: q.state.watermarkMs}
+	if err := q.log.WriteCommit(ctx, commit); err != nil {
 		return &BatchError{BatchID: b.id, Stage: "checkpoint", Err: err}
 	}
 	for i, sp := range pl.paths {
@@ -644,7 +655,6 @@ func (q *Query) runBatch(ctx context.Context, b *batchPlan) error {
 	b.dur["commitOffsets"] = time.Since(t0).Milliseconds()
 	q.starts = b.ends
 	q.nextID = b.id + 1
-	q.advanceWatermark(b)
 	q.report(b, inRows, outRows)
 	return nil
 }

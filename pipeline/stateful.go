@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -166,6 +167,9 @@ func (q *Query) store(ctx context.Context, sp *statefulPlan, version int64) (sta
 type stateMeta struct {
 	Operator string `json:"operator"` // its Name(), which includes its keys and aggregates
 	Kind     string `json:"kind"`
+	// Schema is the types of the state (operators.StateSchemaReporter); absent in checkpoints
+	// written before it was recorded.
+	Schema string `json:"schema,omitempty"`
 }
 
 // checkStateMeta compares the operator that will use sp's state with the one the checkpoint
@@ -176,6 +180,9 @@ func (q *Query) checkStateMeta(ctx context.Context, sp *statefulPlan, version in
 	store := q.log.Store()
 	name := sp.stateDir() + "/_metadata"
 	want := stateMeta{Operator: sp.op.Name(), Kind: fmt.Sprint(sp.op.StateKind())}
+	if r, ok := sp.op.(operators.StateSchemaReporter); ok {
+		want.Schema = r.StateSchema()
+	}
 	changed := func(what string) error {
 		return fmt.Errorf("the checkpoint %s %s; a query whose stateful operators changed cannot continue from it: restore the query, or use a new checkpointLocation",
 			store, what)
@@ -187,10 +194,16 @@ func (q *Query) checkStateMeta(ctx context.Context, sp *statefulPlan, version in
 		if err := json.Unmarshal(data, &got); err != nil {
 			return fmt.Errorf("state of %s: %s is not valid: %w", sp.op.Name(), name, err)
 		}
-		if got != want {
+		if got.Operator != want.Operator || got.Kind != want.Kind {
 			return changed(fmt.Sprintf("holds the state of %s at %s, where the query now has %s", got.Operator, sp.stateDir(), want.Operator))
 		}
-		return nil
+		if got.Schema != "" && want.Schema != "" && got.Schema != want.Schema {
+			return changed(fmt.Sprintf("holds the state of %s at %s with the types (%s); the query's are now (%s)", got.Operator, sp.stateDir(), got.Schema, want.Schema))
+		}
+		if got.Schema != "" || want.Schema == "" {
+			return nil
+		}
+		// Recorded before the types were: record them now.
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("state of %s: %w", sp.op.Name(), err)
 	}
@@ -292,7 +305,8 @@ func (q *Query) advanceWatermark(b *batchPlan) {
 		s.eventTime = nil
 		return
 	}
-	var minMs, maxMs, sum, n int64
+	var minMs, maxMs, n int64
+	var sum, term big.Int // avg × count over the operators: beyond int64 with many rows
 	for i, o := range q.pl.watermarks {
 		lo, hi, avg, c := o.EventTimeStats()
 		if c == 0 {
@@ -304,7 +318,7 @@ func (q *Query) advanceWatermark(b *batchPlan) {
 		if n == 0 || hi > maxMs {
 			maxMs = hi
 		}
-		sum += avg * c
+		sum.Add(&sum, term.Mul(big.NewInt(avg), big.NewInt(c)))
 		n += c
 		wm := hi - o.Delay().Milliseconds()
 		if !s.perHasValue[i] || wm > s.perOperator[i] {
@@ -330,7 +344,7 @@ func (q *Query) advanceWatermark(b *batchPlan) {
 	if n > 0 {
 		s.eventTime["min"] = isoMs(minMs)
 		s.eventTime["max"] = isoMs(maxMs)
-		s.eventTime["avg"] = isoMs(sum / n)
+		s.eventTime["avg"] = isoMs(sum.Quo(&sum, big.NewInt(n)).Int64())
 	}
 }
 
@@ -355,7 +369,8 @@ func isoMs(ms int64) string {
 	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z")
 }
 
-// restoreWatermark takes the watermark from the last planned batch of the checkpoint.
+// restoreWatermark takes the watermark from the last planned batch of the checkpoint (restore
+// then moves it to the one its commit recorded for the next batch, when it has one).
 func (q *Query) restoreWatermark(offs checkpoint.Offsets) {
 	q.state.watermarkMs = offs.WatermarkMs
 	q.state.lastRunMs = offs.WatermarkMs

@@ -649,19 +649,30 @@ func TestChangedStatefulOperatorOnCheckpoint(t *testing.T) {
 	wordCount := func(s *pipeline.Stream) *pipeline.DataStreamWriter {
 		return s.GroupBy("word").Count().WriteStream().OutputMode("update").ForeachBatch(nop)
 	}
+	dedup := func(s *pipeline.Stream) *pipeline.DataStreamWriter {
+		return s.DropDuplicates("word").WriteStream().ForeachBatch(nop)
+	}
 	for _, tt := range []struct {
 		name  string
+		base  func(s *pipeline.Stream) *pipeline.DataStreamWriter // the first runs' query; wordCount if nil
 		build func(s *pipeline.Stream) *pipeline.DataStreamWriter
 		want  string // in the error; "" for none
 	}{
-		{"same query", wordCount, ""},
-		{"dedup instead", func(s *pipeline.Stream) *pipeline.DataStreamWriter {
+		{"same query", nil, wordCount, ""},
+		{"a key of another type", nil, func(s *pipeline.Stream) *pipeline.DataStreamWriter {
+			return wordCount(s.WithColumn("word", "size(word)"))
+		}, "with the types (word utf8, count int64); the query's are now (word int64, count int64)"},
+		{"same dedup", dedup, dedup, ""},
+		{"a dedup key of another type", dedup, func(s *pipeline.Stream) *pipeline.DataStreamWriter {
+			return dedup(s.WithColumn("word", "size(word)"))
+		}, "with the types (word utf8); the query's are now (word int64)"},
+		{"dedup instead", nil, func(s *pipeline.Stream) *pipeline.DataStreamWriter {
 			return s.DropDuplicates("word").WriteStream().ForeachBatch(nop)
 		}, "holds the state of"},
-		{"another key", func(s *pipeline.Stream) *pipeline.DataStreamWriter {
+		{"another key", nil, func(s *pipeline.Stream) *pipeline.DataStreamWriter {
 			return s.GroupBy("word AS w").Count().WriteStream().OutputMode("update").ForeachBatch(nop)
 		}, "holds the state of"},
-		{"dedup added in front", func(s *pipeline.Stream) *pipeline.DataStreamWriter {
+		{"dedup added in front", nil, func(s *pipeline.Stream) *pipeline.DataStreamWriter {
 			return s.DropDuplicates("word", "ts").GroupBy("word").Count().WriteStream().OutputMode("update").ForeachBatch(nop)
 		}, "use a new checkpointLocation"},
 	} {
@@ -673,8 +684,12 @@ func TestChangedStatefulOperatorOnCheckpoint(t *testing.T) {
 			cp := filepath.Join(t.TempDir(), "cp")
 			p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
 			defer p.Close(context.Background())
+			base := tt.base
+			if base == nil {
+				base = wordCount
+			}
 			for range 2 {
-				if err := runOnce(t, p, wordCount(p.ReadStream().Source(src).Load()), cp); err != nil {
+				if err := runOnce(t, p, base(p.ReadStream().Source(src).Load()), cp); err != nil {
 					t.Fatal(err)
 				}
 				src.avail.Add(1)
@@ -724,5 +739,76 @@ func TestNoDataBatchesByMode(t *testing.T) {
 				t.Errorf("%d batches ran; want %d", progress, tt.batches)
 			}
 		})
+	}
+}
+
+// TestWatermarkSurvivesRestart: as Spark's commit metadata, the watermark a batch computed for
+// the next one is kept in the checkpoint, so a query run one Once batch at a time emits the
+// same final windows, with the same counts, as one run over the same batches.
+func TestWatermarkSurvivesRestart(t *testing.T) {
+	const runs = 8
+	query := func(p *pipeline.Pipeline, col *collector, cp string, trig pipeline.Trigger) (*pipeline.Query, error) {
+		return p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "10").Load().
+			WithWatermark("timestamp", time.Second).Window("timestamp", 2*time.Second).
+			GroupBy("window").Count().
+			WriteStream().OutputMode("append").ForeachBatch(col.fn).
+			Option("checkpointLocation", cp).Trigger(trig).Start(context.Background())
+	}
+	windows := func(col *collector) map[string]float64 {
+		out := map[string]float64{}
+		for _, id := range col.ids() {
+			for _, r := range col.batches[id] {
+				w := fmt.Sprint(r["window"])
+				if _, dup := out[w]; dup {
+					t.Fatalf("window %s emitted twice", w)
+				}
+				out[w] = r["count"].(float64)
+			}
+		}
+		return out
+	}
+	mem := testkit.CheckedAlloc(t)
+	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
+	defer p.Close(context.Background())
+
+	// One Once batch per run; each restart must continue from the watermark of the last batch.
+	restarted := newCollector()
+	cp := filepath.Join(t.TempDir(), "cp")
+	for range runs {
+		q, err := query(p, restarted, cp, pipeline.Once())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := await(t, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The same batches in one run: stop after the batch that has the same ID as the last of
+	// the restarted runs (which ran runs data batches).
+	once := newCollector()
+	q, err := query(p, once, filepath.Join(t.TempDir(), "cp"), pipeline.ProcessingTime(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for q.LastProgress() == nil || q.LastProgress().BatchID < runs-1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the uninterrupted run did not reach its batches in 30s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := q.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, all := windows(restarted), windows(once)
+	// Batch 7 runs with the watermark batch 6 computed, 5.999 s: windows [0,2) and [2,4) are
+	// final. Without the watermark kept across restarts, none ever is.
+	if len(got) < 2 {
+		t.Fatalf("%d runs of one batch emitted %d windows (%v); the watermark did not advance across restarts", runs, len(got), got)
+	}
+	for w, n := range got {
+		if n != 20 || all[w] != n {
+			t.Errorf("window %s: %v rows after restarts, %v in one run; want 20 (10 rows a second, 2 s windows)", w, n, all[w])
+		}
 	}
 }
