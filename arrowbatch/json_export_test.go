@@ -29,3 +29,6 @@ func FastDecodes(p *JSONParser, doc []byte) bool {
 	d := newFastDecoder(p.fast, b)
 	return d != nil && d.decode(bytes.TrimSpace(doc))
 }
+
+// ParseRestarts returns how many times a batch was parsed again because of a poisoned row.
+func ParseRestarts() int64 { return parseRestarts.Load() }

@@ -3,6 +3,7 @@ package arrowbatch
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -472,7 +473,10 @@ func (s *slot) setNumber(num string, c fastColumn) (ok bool, err error) {
 	case fastUint:
 		s.u, err = strconv.ParseUint(num, 10, c.bits)
 	case fastFloat:
-		s.f, err = strconv.ParseFloat(num, c.bits)
+		// A number out of range is ±Infinity (or 0), as Jackson reads it for Spark.
+		if s.f, err = strconv.ParseFloat(num, c.bits); errors.Is(err, strconv.ErrRange) {
+			err = nil
+		}
 	default:
 		return false, nil
 	}
@@ -703,8 +707,8 @@ func skipValue(t []byte, i int) (int, bool) {
 		default:
 			start := i
 			if i, ok = scanNumber(t, i); ok {
-				// The generic path decodes numbers it skips as float64s: one out of range
-				// is an error.
+				// One out of float64's range is left to the generic path, which drops the
+				// key (json_dedup.go).
 				_, err := strconv.ParseFloat(unsafe.String(&t[start], i-start), 64)
 				ok = err == nil
 			}

@@ -65,7 +65,11 @@ func newMapBuilder(mb *array.MapBuilder) *mapBuilder {
 		m.key = kb.BinaryBuilder
 	}
 	if c, ok := scalarColumn(mb.Type().(*arrow.MapType).ItemType()); ok && c.kind != fastString {
-		m.scalar = (&fastDecoder{}).appender(m.item)
+		ib := m.item
+		if ext, ok := ib.(*jsonColumnBuilder); ok {
+			ib = ext.StorageBuilder()
+		}
+		m.scalar = (&fastDecoder{}).appender(ib)
 		m.scalarKind = c
 	}
 	return m
@@ -180,12 +184,22 @@ func scalarSlot(s *slot, tok any, c fastColumn) error {
 	case float64:
 		num = strconv.FormatFloat(v, 'g', -1, 64)
 	case string:
-		// "NaN", "Infinity", "-Infinity" (as AppendJSON writes them) and numbers in strings,
-		// as a float column outside a map takes them.
+		// "NaN", "Infinity", "-Infinity" (as AppendJSON writes them, and as Spark's
+		// allowNonNumericNumbers reads them) for a float column; any other string is a type
+		// mismatch, as with Spark's from_json.
 		if c.kind != fastFloat {
 			return want()
 		}
-		num = v
+		switch v {
+		case "NaN":
+			num = "NaN"
+		case "Infinity", "+Infinity", "INF", "+INF":
+			num = "+Inf"
+		case "-Infinity", "-INF":
+			num = "-Inf"
+		default:
+			return want()
+		}
 	default:
 		return want()
 	}

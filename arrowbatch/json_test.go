@@ -32,13 +32,13 @@ func TestJSONParser(t *testing.T) {
 		{`{"id": 1, "level": "info", "at": "2024-01-01T00:00:00Z", "tags": ["a", "b"], "geo": {"lat": 1.5}}`, `1 | info | 2024-01-01 00:00:00 | [a, b] | {1.5, null}`, ""},
 		{`{"id": 2, "extra": {"deep": [1, 2]}}`, `2 | NULL | NULL | NULL | NULL`, ""},
 		{`  {"level": "warn"}  `, `NULL | warn | NULL | NULL | NULL`, ""},
-		{`{"id": "x"}`, "", "json: cannot unmarshal"},
+		{`{"id": "x"}`, "", `json: column "id": want an int64, got "x"`},
 		{`{"id": 3, "tags": ["a", 3, true, {"k": [1, "x\n"]}, null]}`, "3 | NULL | NULL | [a, 3, true, {\"k\":[1,\"x\\n\"]}, null] | NULL", ""},
 		{`{"id": 3, "level": 12.50}`, `3 | 12.50 | NULL | NULL | NULL`, ""},
 		{`{"at": "2024-01-01T00:00:00.123456789Z"}`, `NULL | NULL | 2024-01-01 00:00:00.123456 | NULL | NULL`, ""},
 		{`{"at": "2024-13-01T00:00:00Z"}`, "", `column "at": "2024-13-01T00:00:00Z" is not a valid timestamp: month out of range`},
 		{`{"geo": {"lat": 1, "at": "yesterday"}}`, "", `column "geo.at": "yesterday" is not a valid timestamp`},
-		{`{"id": 4, "geo": {"lat": "north"}}`, "", "json: cannot unmarshal"},
+		{`{"id": 4, "geo": {"lat": "north"}}`, "", `json: column "geo.lat": want a float64, got "north"`},
 		{`{"id": 5}{"id": 6}`, "", "invalid data after the top-level object"},
 		{`{"id": 5} x }`, "", "invalid data after the top-level object"},
 		{`{"id": 7`, "", "unexpected end of JSON input"},
@@ -271,6 +271,128 @@ func TestJSONStrings(t *testing.T) {
 	for i := range values {
 		if got := arrowbatch.FormatValue(cols[0], i); got != want[i] {
 			t.Errorf("%s: got %s, want %s", values[i], got, want[i])
+		}
+	}
+}
+
+// TestJSONSparkSemantics: the parser reads as Spark's from_json does. The schema is made
+// nullable (a NOT NULL struct field that is missing is a null, and the columns keep their
+// lengths); a key twice keeps its last value; a float out of range is ±Infinity; a string for
+// a number or boolean is a type mismatch; errors name the column and the value; only JSON's
+// whitespace surrounds a document. Each case is parsed in one batch between two good rows, by
+// both paths.
+func TestJSONSparkSemantics(t *testing.T) {
+	i64 := arrow.PrimitiveTypes.Int64
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "i", Type: i64, Nullable: true},
+		{Name: "f", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+		{Name: "b", Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
+		{Name: "s", Type: arrow.StructOf(arrow.Field{Name: "x", Type: i64}), Nullable: true},
+		{Name: "l", Type: arrow.ListOfNonNullable(i64), Nullable: true},
+		{Name: "d", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
+	}, nil)
+	tests := []struct {
+		doc  string
+		row  string // i | f | b | s | l
+		fail string
+	}{
+		{`{"s":{}}`, `NULL | NULL | NULL | {null} | NULL | NULL`, ""},
+		{`{"s":{"x":null},"l":[1,null]}`, `NULL | NULL | NULL | {null} | [1, null] | NULL`, ""},
+		{`{"i":1,"i":2}`, `2 | NULL | NULL | NULL | NULL | NULL`, ""},
+		{`{"s":{"x":1,"x":3},"i":4,"s":{"x":5,"x":6,"y":{"y":1,"y":2}}}`, `4 | NULL | NULL | {6} | NULL | NULL`, ""},
+		{`{"f":1e400}`, `NULL | Infinity | NULL | NULL | NULL | NULL`, ""},
+		{`{"f":-1e400,"zz":1e400}`, `NULL | -Infinity | NULL | NULL | NULL | NULL`, ""},
+		{`{"f":"Infinity"}`, `NULL | Infinity | NULL | NULL | NULL | NULL`, ""},
+		{" \t\r\n{\"i\":1}\n", `1 | NULL | NULL | NULL | NULL | NULL`, ""},
+		{`{"i":1.5}`, "", `json: column "i": want an int64, got 1.5`},
+		{`{"i":"7"}`, "", `json: column "i": want an int64, got "7"`},
+		{`{"b":"true"}`, "", `json: column "b": want a boolean, got "true"`},
+		{`{"f":"1.5"}`, "", `json: column "f": want a float64, got "1.5"`},
+		{`{"s":[1]}`, "", `json: column "s": want a JSON object, got an array`},
+		{`{"s":{"x":"a"}}`, "", `json: column "s.x": want an int64, got "a"`},
+		{`{"l":{"a":1}}`, "", `json: column "l": want a JSON array, got an object`},
+		{`{"l":[1,"x"]}`, "", `json: column "l[]": want an int64, got "x"`},
+		{`{"d":[1]}`, "", `json: column "d": `},
+		{`{"i":1}{"i":2}`, "", "invalid data after the top-level object"},
+		{`{"i":1} {"s":{"x":2}}`, "", "invalid data after the top-level object"},
+		{"\u00a0{\"i\":1}", "", "json: "},
+		{"\v{\"i\":1}", "", "json: "},
+		{"{\"i\":1}\f", "", "json: "},
+		{"\u0085null", "", "json: "},
+	}
+	for _, tt := range tests {
+		p, err := arrowbatch.NewJSONParser(schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []*arrowbatch.JSONParser{p, arrowbatch.WithoutFastPath(p)} {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			docs := []string{`{"i":0}`, tt.doc, `{"s":{"x":9}}`}
+			cols, failed := q.Parse(mem, len(docs), func(i int) []byte { return []byte(docs[i]) })
+			var cells []string
+			for k, c := range cols {
+				if c.Len() != len(docs) {
+					t.Fatalf("%q: a column has %d rows, want %d", tt.doc, c.Len(), len(docs))
+				}
+				if !arrow.TypeEqual(c.DataType(), q.Schema().Field(k).Type) {
+					t.Errorf("%q: column of type %s, want %s", tt.doc, c.DataType(), q.Schema().Field(k).Type)
+				}
+				cells = append(cells, arrowbatch.FormatValue(c, 1))
+			}
+			if got := arrowbatch.FormatValue(cols[0], 0) + " " + arrowbatch.FormatValue(cols[3], 2); got != "0 {9}" {
+				t.Errorf("%q: the rows around it are %s, want 0 {9}", tt.doc, got)
+			}
+			for _, c := range cols {
+				c.Release()
+			}
+			mem.AssertSize(t, 0)
+			want := tt.row
+			if tt.fail != "" {
+				want = "NULL | NULL | NULL | NULL | NULL | NULL"
+				if len(failed) != 1 || failed[0].Row != 1 || !strings.Contains(failed[0].Err.Error(), tt.fail) {
+					t.Errorf("%q: failures %v, want row 1 with %q", tt.doc, failed, tt.fail)
+				}
+			} else if len(failed) > 0 {
+				t.Errorf("%q: failures %v", tt.doc, failed)
+			}
+			if diff := cmp.Diff(want, strings.Join(cells, " | ")); diff != "" {
+				t.Errorf("%q (-want +got):\n%s", tt.doc, diff)
+			}
+		}
+	}
+	for _, bad := range []*arrow.Schema{
+		arrow.NewSchema([]arrow.Field{{Name: "a", Type: i64}, {Name: "a", Type: arrow.BinaryTypes.String}}, nil),
+		arrow.NewSchema([]arrow.Field{{Name: "s", Type: arrow.ListOf(arrow.StructOf(arrow.Field{Name: "a", Type: i64}, arrow.Field{Name: "a", Type: i64}))}}, nil),
+	} {
+		if _, err := arrowbatch.NewJSONParser(bad); err == nil || !strings.Contains(err.Error(), `two fields named "a"`) {
+			t.Errorf("schema %s: error %v, want one naming the field a", bad, err)
+		}
+	}
+}
+
+// TestJSONTrailingDataLinear: documents with data after their object fail one by one, in one
+// pass over the batch (parsing the batch again for each of them made it quadratic).
+func TestJSONTrailingDataLinear(t *testing.T) {
+	for _, schema := range []*arrow.Schema{
+		arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}, nil),
+		jsonSchema,
+	} {
+		p, err := arrowbatch.NewJSONParser(schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs := []string{`{"a":1}{"a":2}`, `{"id":1} {"level":"x"}`, `{"id":3}`}
+		const n = 3000
+		before := arrowbatch.ParseRestarts()
+		cols, failed := p.Parse(memory.NewGoAllocator(), n, func(i int) []byte { return []byte(docs[i%3]) })
+		for _, c := range cols {
+			c.Release()
+		}
+		if got := arrowbatch.ParseRestarts() - before; got != 0 {
+			t.Errorf("the batch was parsed again %d times", got)
+		}
+		if len(failed) != 2*n/3 {
+			t.Errorf("%d failures, want %d", len(failed), 2*n/3)
 		}
 	}
 }

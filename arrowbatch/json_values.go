@@ -15,10 +15,17 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
-// The JSONParser decodes most values with arrow-go's builders, but two kinds of column its own
+// The JSONParser decodes values with arrow-go's builders, but the values of most types its own
 // way, through private extension types that stand in for them while parsing (their builders are
 // arrow's, with UnmarshalOne replaced) and are swapped back for the schema's types afterwards,
 // without copying:
+//
+//   - integers, floats and booleans: a JSON value of the column's kind only (scalarSlot), with
+//     an error naming the column and the value; a float out of range is ±Infinity;
+//   - structs and lists: a JSON object or array only, with an error naming the column
+//     otherwise; a struct's key twice is an error that the parser turns into keeping the last
+//     value (json_dedup.go);
+//   - any other type: arrow-go's decoding, with its errors prefixed by the column's name;
 //
 //   - timestamps: an RFC 3339 string with any number of fraction digits, truncated to the
 //     column's unit, as Spark does (arrow-go refuses more digits than the unit holds), and a
@@ -26,8 +33,8 @@ import (
 //   - strings: any JSON value, a non-string one as its compact JSON text, as Spark does (so a
 //     field inferred as a string because its values disagree takes them all).
 
-// jsonColumn is the extension type that stands in for a timestamp, string or map column while
-// parsing (maps: json_map.go).
+// jsonColumn is the extension type that stands in for a column while parsing (maps:
+// json_map.go).
 type jsonColumn struct {
 	arrow.ExtensionBase
 	path string // the column's name, with its parents: "geo.at", "events[].at"
@@ -70,8 +77,29 @@ func (t *jsonColumn) NewBuilder(mem memory.Allocator) array.Builder {
 		b.str = str.Append
 	case *arrow.MapType:
 		b.m = newMapBuilder(b.StorageBuilder().(*array.MapBuilder))
+	case *arrow.StructType:
+		b.st = b.StorageBuilder().(*array.StructBuilder)
+		b.fieldIdx = make(map[string]int, st.NumFields())
+		for i, f := range st.Fields() {
+			b.fieldIdx[f.Name] = i
+		}
+		b.seen = make([]bool, st.NumFields())
+	case *arrow.ListType, *arrow.LargeListType:
+		b.list = b.StorageBuilder().(listBuilder)
+	default:
+		if c, ok := scalarColumn(st); ok && c.kind != fastString {
+			b.kind = c // b.scalar is set on first use: the fast path may decode every value
+		} else {
+			b.other = true
+		}
 	}
 	return b
+}
+
+// listBuilder is a list or large list builder.
+type listBuilder interface {
+	Append(bool)
+	ValueBuilder() array.Builder
 }
 
 type jsonColumnArray struct{ array.ExtensionArrayBase }
@@ -88,6 +116,17 @@ type jsonColumnBuilder struct {
 	str func(string)
 	// maps (json_map.go)
 	m *mapBuilder
+	// integers, floats and booleans: the kind, and the appender (once used)
+	kind   fastColumn
+	scalar func(*slot, []byte)
+	// structs: the index of each field, and which ones the object being decoded has
+	st       *array.StructBuilder
+	fieldIdx map[string]int
+	seen     []bool
+	// lists
+	list listBuilder
+	// other types: arrow-go's own decoding
+	other bool
 }
 
 var (
@@ -97,6 +136,9 @@ var (
 
 // UnmarshalOne appends the next JSON value.
 func (b *jsonColumnBuilder) UnmarshalOne(dec *jsonDecoder) error {
+	if b.other {
+		return namedError(b.StorageBuilder().UnmarshalOne(dec), b.path)
+	}
 	tok, err := dec.Token()
 	if err != nil {
 		return err
@@ -105,11 +147,25 @@ func (b *jsonColumnBuilder) UnmarshalOne(dec *jsonDecoder) error {
 		b.AppendNull()
 		return nil
 	}
-	if b.ts != nil {
+	switch {
+	case b.ts != nil:
 		return b.timestamp(tok)
-	}
-	if b.m != nil {
+	case b.m != nil:
 		return b.m.decode(dec, tok, b.path)
+	case b.kind.kind != 0:
+		if b.scalar == nil {
+			b.scalar = (&fastDecoder{}).appender(b.StorageBuilder())
+		}
+		var s slot
+		if err := scalarSlot(&s, tok, b.kind); err != nil {
+			return fmt.Errorf("json: column %q: %w", b.path, err)
+		}
+		b.scalar(&s, nil)
+		return nil
+	case b.st != nil:
+		return b.object(dec, tok)
+	case b.list != nil:
+		return b.array(dec, tok)
 	}
 	switch v := tok.(type) {
 	case string:
@@ -130,6 +186,86 @@ func (b *jsonColumnBuilder) UnmarshalOne(dec *jsonDecoder) error {
 		return fmt.Errorf("json: column %q: unexpected token %v", b.path, tok)
 	}
 	return nil
+}
+
+// object appends the struct whose first token, tok, was just read.
+func (b *jsonColumnBuilder) object(dec *jsonDecoder, tok any) error {
+	if d, ok := tok.(jsonDelim); !ok || d != '{' {
+		return fmt.Errorf("json: column %q: want a JSON object, got %s", b.path, describeToken(tok))
+	}
+	b.st.Append(true)
+	clear(b.seen)
+	for dec.More() {
+		kt, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := kt.(string)
+		i, ok := b.fieldIdx[key]
+		if !ok {
+			var extra any
+			if err := dec.Decode(&extra); err != nil {
+				return err
+			}
+			continue
+		}
+		if b.seen[i] {
+			return fmt.Errorf("json: column %q: the key %q shows up twice", b.path, key)
+		}
+		b.seen[i] = true
+		if err := unmarshalChild(b.st.FieldBuilder(i), dec, b.path+"."+key); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil { // '}'
+		return err
+	}
+	for i, seen := range b.seen {
+		if !seen {
+			b.st.FieldBuilder(i).AppendNull()
+		}
+	}
+	return nil
+}
+
+// array appends the list whose first token, tok, was just read.
+func (b *jsonColumnBuilder) array(dec *jsonDecoder, tok any) error {
+	if d, ok := tok.(jsonDelim); !ok || d != '[' {
+		return fmt.Errorf("json: column %q: want a JSON array, got %s", b.path, describeToken(tok))
+	}
+	b.list.Append(true)
+	vb := b.list.ValueBuilder()
+	for dec.More() {
+		if err := unmarshalChild(vb, dec, b.path+"[]"); err != nil {
+			return err
+		}
+	}
+	_, err := dec.Token() // ']'
+	return err
+}
+
+// unmarshalChild appends the next value to fb, a builder of the value at path.
+func unmarshalChild(fb array.Builder, dec *jsonDecoder, path string) error {
+	if jb, ok := fb.(*jsonColumnBuilder); ok {
+		old := jb.path
+		jb.path = path
+		err := jb.UnmarshalOne(dec)
+		jb.path = old
+		return err
+	}
+	return namedError(fb.UnmarshalOne(dec), path)
+}
+
+// namedError names the column at path in err, unless it names one already.
+func namedError(err error, path string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if strings.Contains(msg, `column "`) {
+		return err
+	}
+	return fmt.Errorf("json: column %q: %s", path, strings.TrimPrefix(msg, "json: "))
 }
 
 // Unmarshal appends the values of a JSON array's elements up to its end.
@@ -441,9 +577,9 @@ func timestampOf(t time.Time, unit arrow.TimeUnit) (arrow.Timestamp, error) {
 	return arrow.Timestamp(secs*mult + frac), nil
 }
 
-// parseTypes returns the type the parser builds for a column of type t: t with its timestamp,
-// string and map types, also inside structs, lists and maps, replaced by jsonColumn types.
-// changed is false when t has none. A map whose keys are not strings is an error.
+// parseTypes returns the type the parser builds for a column of type t: t with its types, also
+// inside structs, lists and maps, replaced by jsonColumn types (but for extension types and
+// fixed-size lists). changed is false when t has none. A map whose keys are not strings is an error.
 func parseTypes(t arrow.DataType, path string) (out arrow.DataType, changed bool, err error) {
 	switch tt := t.(type) {
 	case *arrow.TimestampType:
@@ -461,35 +597,30 @@ func parseTypes(t arrow.DataType, path string) (out arrow.DataType, changed bool
 		return mt, true, nil
 	case *arrow.StructType:
 		fields := tt.Fields()
-		some := false
 		for i, f := range fields {
-			ft, ch, err := parseTypes(f.Type, path+"."+f.Name)
+			ft, _, err := parseTypes(f.Type, path+"."+f.Name)
 			if err != nil {
 				return nil, false, err
 			}
 			fields[i].Type = ft
-			some = some || ch
 		}
-		if !some {
-			return t, false, nil
-		}
-		return arrow.StructOf(fields...), true, nil
+		return &jsonColumn{ExtensionBase: arrow.ExtensionBase{Storage: arrow.StructOf(fields...)}, path: path}, true, nil
 	case *arrow.ListType:
 		f := tt.ElemField()
-		ft, ch, err := parseTypes(f.Type, path+"[]")
-		if err != nil || !ch {
-			return t, false, err
+		ft, _, err := parseTypes(f.Type, path+"[]")
+		if err != nil {
+			return nil, false, err
 		}
 		f.Type = ft
-		return arrow.ListOfField(f), true, nil
+		return &jsonColumn{ExtensionBase: arrow.ExtensionBase{Storage: arrow.ListOfField(f)}, path: path}, true, nil
 	case *arrow.LargeListType:
 		f := tt.ElemField()
-		ft, ch, err := parseTypes(f.Type, path+"[]")
-		if err != nil || !ch {
-			return t, false, err
+		ft, _, err := parseTypes(f.Type, path+"[]")
+		if err != nil {
+			return nil, false, err
 		}
 		f.Type = ft
-		return arrow.LargeListOfField(f), true, nil
+		return &jsonColumn{ExtensionBase: arrow.ExtensionBase{Storage: arrow.LargeListOfField(f)}, path: path}, true, nil
 	case *arrow.FixedSizeListType:
 		f := tt.ElemField()
 		ft, ch, err := parseTypes(f.Type, path+"[]")
@@ -498,8 +629,10 @@ func parseTypes(t arrow.DataType, path string) (out arrow.DataType, changed bool
 		}
 		f.Type = ft
 		return arrow.FixedSizeListOfField(tt.Len(), f), true, nil
+	case arrow.ExtensionType:
+		return t, false, nil
 	}
-	return t, false, nil
+	return &jsonColumn{ExtensionBase: arrow.ExtensionBase{Storage: t}, path: path}, true, nil
 }
 
 // retype returns d's buffers and children as an array of type t, the type d stands in for

@@ -18,8 +18,12 @@ import (
 // selecting the struct's fields). It uses arrowbatch.JSONParser: keys not in schema are
 // ignored, missing keys give nulls, a null or "null" document gives a row of nulls, timestamps
 // are RFC 3339 strings with any number of fraction digits (truncated to the column's unit) or
-// integers in the unit. A malformed document, or one whose values do not fit schema (a bad
-// timestamp is named with its column and value), follows o.OnError.
+// integers in the unit. As Spark's from_json reads with schema.asNullable, every field of the
+// output is nullable, also inside structs, lists and maps (see arrowbatch.JSONParser); a
+// schema with two fields of one name, at the top or in a struct, fails at Start. A malformed
+// document, or one whose values do not fit schema (the error names the column and the value),
+// follows o.OnError; under FailBatch the error also shows the document's first 100 bytes,
+// quoted, as Spark's FAILFAST mode shows the record.
 func FromJSON(col string, schema *arrow.Schema, o Options) Operator {
 	j := &fromJSON{col: col, schema: schema, opts: o}
 	j.parser, j.err = arrowbatch.NewJSONParser(schema)
@@ -74,16 +78,18 @@ func (j *fromJSON) plan(in *arrow.Schema) (*jsonPlan, error) {
 	var errs []error
 	for i, f := range in.Fields() {
 		if i == idx {
-			for _, jf := range j.schema.Fields() {
-				jf.Nullable = true
-				fields = append(fields, jf)
-			}
+			// The parser's schema: the given one made nullable, as Spark's from_json makes it.
+			fields = append(fields, j.parser.Schema().Fields()...)
 			continue
 		}
 		if len(j.schema.FieldIndices(f.Name)) > 0 {
 			errs = append(errs, fmt.Errorf("the JSON field %q is already a column", f.Name))
 		}
 		fields = append(fields, f)
+	}
+	if ec := j.opts.OnError.errorColumn(); ec != "" && len(j.schema.FieldIndices(ec)) > 0 && len(in.FieldIndices(ec)) == 0 {
+		// The documents' field would be taken for the error column: valid rows would look failed.
+		errs = append(errs, fmt.Errorf("the JSON field %q has the name of the error column of OnError(ErrorColumn(%q)): rename one of them", ec, ec))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -133,8 +139,36 @@ func (j *fromJSON) Process(ctx context.Context, in arrow.RecordBatch, emit Emit)
 	out := array.NewRecordBatch(p.base, slices.Clip(cols), in.NumRows())
 	defer out.Release()
 	fs := make([]failure, len(failed))
+	failBatch := j.opts.OnError.side == nil && j.opts.OnError.errorColumn() == ""
 	for i, f := range failed {
-		fs[i] = failure{row: f.Row, err: f.Err}
+		err := f.Err
+		if failBatch {
+			// As Spark's FAILFAST mode does, the error shows the start of the record.
+			err = fmt.Errorf("%w; the document starts %s", err, documentPrefix(in.Column(p.idx), f.Row))
+		}
+		fs[i] = failure{row: f.Row, err: err}
 	}
 	return finish(ctx, j.opts.OnError, in, out, p.out, fs, nil, emit)
+}
+
+// documentPrefixBytes is how much of a failed document an error shows.
+const documentPrefixBytes = 100
+
+// documentPrefix returns the start of document row of col, quoted, for an error.
+func documentPrefix(col arrow.Array, row int) string {
+	var d []byte
+	switch c := col.(type) {
+	case *array.String:
+		d = []byte(c.Value(row))
+	case *array.LargeString:
+		d = []byte(c.Value(row))
+	case *array.Binary:
+		d = c.Value(row)
+	case *array.LargeBinary:
+		d = c.Value(row)
+	}
+	if len(d) > documentPrefixBytes {
+		return fmt.Sprintf("%q...", d[:documentPrefixBytes])
+	}
+	return fmt.Sprintf("%q", d)
 }

@@ -216,7 +216,7 @@ func TestPolicies(t *testing.T) {
 		}, []string{"a 25", "c -50", "NULL NULL"}, []string{"b " + div}, ""},
 		{"fail/json", operators.FailBatch(), func(o operators.Options) operators.Operator {
 			return operators.FromJSON("data", arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil), o)
-		}, nil, nil, "row 2: json: invalid character 'o' in literal null (expecting 'u')"},
+		}, nil, nil, `row 2: json: invalid character 'o' in literal null (expecting 'u'); the document starts "not json"`},
 		{"column/json", operators.ErrorColumn("err"), func(o operators.Options) operators.Operator {
 			return operators.FromJSON("data", arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil), o)
 		}, []string{"a 1 NULL", "b 2 NULL", "c NULL json: invalid character 'o' in literal null (expecting 'u')", "NULL NULL NULL"}, nil, ""},

@@ -173,7 +173,7 @@ func (s *docSource) Read(_ context.Context, start, end sources.Offset, emit sour
 func (s *docSource) Commit(context.Context, sources.Offset) error { return nil }
 func (s *docSource) Close(context.Context) error                  { return nil }
 func (s *docSource) Documents() (sources.Documents, bool) {
-	return sources.Documents{Format: "json", Column: "body", Schema: s.schema, Infer: s.infer}, true
+	return sources.Documents{Format: "json", Column: "body", Schema: s.schema, Infer: s.infer, RecordKey: []string{"key"}}, true
 }
 func (s *docSource) InferSchema(_ context.Context, start sources.Offset) (*arrow.Schema, error) {
 	s.mu.Lock()
@@ -354,7 +354,7 @@ func TestDocumentsErrorPolicy(t *testing.T) {
 	t.Run("FailBatch", func(t *testing.T) {
 		_, _, err := runDocs(t, newDocsPipeline(t), &docSource{docs: docs}, schema, t.TempDir(), nil)
 		var be *pipeline.BatchError
-		if !errors.As(err, &be) || be.Stage != "source Docs" || !strings.Contains(err.Error(), "row 1: json: unexpected end of JSON input (2 rows of the batch failed)") {
+		if !errors.As(err, &be) || be.Stage != "source Docs" || !strings.Contains(err.Error(), `row 1: record key k1: json: unexpected end of JSON input; the document starts "{\"id\": " (2 rows of the batch failed)`) {
 			t.Fatalf("error %v", err)
 		}
 	})
@@ -363,7 +363,7 @@ func TestDocumentsErrorPolicy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []string{"1 | k0 | NULL", "NULL | k1 | json: unexpected end of JSON input", "NULL | k2 | json: cannot unmarshal", "4 | k3 | NULL"}
+		want := []string{"1 | k0 | NULL", "NULL | k1 | json: unexpected end of JSON input", "NULL | k2 | json: column \"id\": want an int64, got \"two\"", "4 | k3 | NULL"}
 		if len(out.rows) != 4 {
 			t.Fatalf("rows %q", out.rows)
 		}
@@ -371,6 +371,13 @@ func TestDocumentsErrorPolicy(t *testing.T) {
 			if !strings.HasPrefix(out.rows[i], w) {
 				t.Errorf("row %d: %q, want %q...", i, out.rows[i], w)
 			}
+		}
+	})
+	t.Run("ErrorColumn named like a field", func(t *testing.T) {
+		withErr := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: "err", Type: arrow.BinaryTypes.String}}, nil)
+		_, _, err := runDocs(t, newDocsPipeline(t, pipeline.WithErrorPolicy(pipeline.ErrorColumn("err"))), &docSource{docs: docs}, withErr, t.TempDir(), nil)
+		if err == nil || !strings.Contains(err.Error(), `the JSON field "err" has the name of the error column`) {
+			t.Fatalf("error %v; want the clash refused", err)
 		}
 	})
 	t.Run("SideOutput", func(t *testing.T) {

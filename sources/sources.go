@@ -148,6 +148,9 @@ type Documents struct {
 	// Infer says that, when no schema is given, the source infers one with InferSchema (it then
 	// implements SchemaInferrer).
 	Infer bool
+	// RecordKey names string columns of Schema() that identify a record (for Kinesis: shardId
+	// and sequenceNumber); the error of a malformed document names the record by them.
+	RecordKey []string
 }
 
 // DocumentSource is implemented by sources whose rows may carry documents to decode. The query

@@ -31,7 +31,8 @@ func (s *Source) Documents() (sources.Documents, bool) {
 		return sources.Documents{}, false
 	}
 	return sources.Documents{Format: string(FormatJSON), Column: Schema.Field(colData).Name,
-		Schema: s.opts.JSONSchema, Infer: s.opts.InferSchema}, true
+		Schema: s.opts.JSONSchema, Infer: s.opts.InferSchema,
+		RecordKey: []string{Schema.Field(colShardID).Name, Schema.Field(colSequenceNumber).Name}}, true
 }
 
 // Sampling limits.
@@ -103,8 +104,8 @@ func (s *Source) InferSchema(ctx context.Context, start sources.Offset) (*arrow.
 	}
 	objects, skipped := inf.Documents()
 	if got == 0 {
-		return nil, fmt.Errorf("kinesis: inferSchema: %s has no records from where the query starts (%s) to infer the JSON schema from; give the schema with DataStreamReader.Schema(...), or start where records exist (initialPosition trim_horizon or at_timestamp)",
-			s.desc, s.startDescription(start))
+		return nil, fmt.Errorf("kinesis: inferSchema: %s has no records from where the query starts (%s) to infer the JSON schema from; give the schema with DataStreamReader.Schema(...)%s",
+			s.desc, s.startDescription(start), s.emptySampleAdvice(start))
 	}
 	schema, err := inf.Schema()
 	if err != nil {
@@ -112,6 +113,16 @@ func (s *Source) InferSchema(ctx context.Context, start sources.Offset) (*arrow.
 	}
 	s.log.Info("kinesis: inferred the JSON schema", "records", got, "skipped", skipped, "objects", objects, "columns", schema.NumFields())
 	return schema, nil
+}
+
+// emptySampleAdvice is the end of the error of an empty sample: where else to start, unless
+// the query starts at the oldest records already (then the stream is empty: write records
+// first).
+func (s *Source) emptySampleAdvice(start sources.Offset) string {
+	if start == nil && s.opts.InitialPosition.Kind == TrimHorizon {
+		return ", or write records to the stream before starting the query"
+	}
+	return ", or start where records exist (initialPosition trim_horizon or at_timestamp)"
 }
 
 // startDescription says where sampling started, for errors.

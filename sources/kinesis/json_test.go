@@ -111,6 +111,17 @@ func TestInferSchemaFake(t *testing.T) {
 			t.Errorf("error %v", err)
 		}
 	})
+	t.Run("empty", func(t *testing.T) {
+		// An empty stream read from trim_horizon: starting elsewhere would not help.
+		f.create("empty", 1)
+		o := fakeOptions(f, "empty")
+		o.Format, o.InferSchema, o.InitialPosition = FormatJSON, true, InitialPosition{Kind: TrimHorizon}
+		s, _ := openSource(t, o)
+		_, err := s.InferSchema(t.Context(), nil)
+		if err == nil || !strings.Contains(err.Error(), "has no records") || strings.Contains(err.Error(), "start where records exist") {
+			t.Errorf("error %v, want one that does not advise trim_horizon", err)
+		}
+	})
 	t.Run("raw", func(t *testing.T) {
 		o := fakeOptions(f, "s")
 		s, _ := openSource(t, o)
