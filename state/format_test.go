@@ -2,6 +2,7 @@ package state
 
 import (
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -26,6 +27,7 @@ var goldenFiles = []struct {
 	{"delta.golden", kindDelta, 12, []entry{put("", "empty key"), put("apple", "1"), tomb("banana"), put("cherry", ""), put("\xff", strings.Repeat("v", 130))}},
 	{"snapshot.golden", kindSnapshot, 300, []entry{put("a", "x"), put("b", "yy")}},
 	{"empty-delta.golden", kindDelta, 1, nil},
+	{"snapshot-manifest.golden", kindParts, 40, slices.Collect(manifestEntries([]partRef{{count: 3, sum: 0x01020304}, {count: 300, sum: 0xfffefdfc}}))},
 }
 
 // TestFormatGolden pins the bytes of the state files: a checkpoint written by one build must
@@ -179,5 +181,95 @@ func TestParseFileName(t *testing.T) {
 		if kind != tc.kind || v != tc.version || ok != tc.ok {
 			t.Errorf("parseFileName(%q) = %q, %d, %v; want %q, %d, %v", tc.name, kind, v, ok, tc.kind, tc.version, tc.ok)
 		}
+	}
+}
+
+// TestSnapshotWriterBounded checks that the snapshot writer holds one part at a time however
+// many entries it writes, that its parts and manifest parse back to the entries, and that a
+// snapshot that fits in one part is the bytes encodeFile makes.
+func TestSnapshotWriterBounded(t *testing.T) {
+	const n, partBytes = 100_000, 4096
+	var all []entry
+	for i := range n {
+		all = append(all, entry{key: fmt.Appendf(nil, "key-%08d", i), value: fmt.Appendf(nil, "value-%d", i*i)})
+	}
+	files := map[int][]byte{}
+	w := newSnapshotWriter(7, partBytes, func(part int, data []byte) error {
+		files[part] = slices.Clone(data)
+		return nil
+	})
+	for _, e := range all {
+		if err := w.add(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.finish(n); err != nil {
+		t.Fatal(err)
+	}
+	// One part, its header and checksum, and the entry that did not fit.
+	if limit := partBytes + maxHeaderSize + checksumSize + 40; w.maxBuf > limit {
+		t.Errorf("the writer held %d bytes; want at most %d", w.maxBuf, limit)
+	}
+	manifest, err := parseFile(files[0])
+	if err != nil || manifest.kind != kindParts || manifest.version != 7 {
+		t.Fatalf("manifest: %v, %s of version %d", err, kindName(manifest.kind), manifest.version)
+	}
+	parts, err := parseManifest(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) != len(files)-1 || len(parts) < n*20/partBytes {
+		t.Fatalf("manifest lists %d parts; %d written", len(parts), len(files)-1)
+	}
+	var got []entry
+	for i, p := range parts {
+		f, err := parseFile(files[i+1])
+		if err != nil || f.kind != kindSnapshot || f.version != 7 || f.count != p.count || f.sum != p.sum {
+			t.Fatalf("part %d: %v, %+v; manifest says %+v", i+1, err, f, p)
+		}
+		got = slices.AppendSeq(got, f.entries())
+	}
+	if diff := cmp.Diff(all, got, cmp.AllowUnexported(entry{}), cmpEmptyBytes); diff != "" {
+		t.Errorf("entries (-want +got):\n%s", diff)
+	}
+
+	for _, partBytes := range []int{0, 1 << 20} {
+		var whole []byte
+		w := newSnapshotWriter(7, partBytes, func(part int, data []byte) error {
+			if part != 0 || whole != nil {
+				t.Errorf("small snapshot written as part %d", part)
+			}
+			whole = slices.Clone(data)
+			return nil
+		})
+		for _, e := range all[:1000] {
+			if err := w.add(e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.finish(1000); err != nil {
+			t.Fatal(err)
+		}
+		want, err := encodeFile(kindSnapshot, 7, 1000, slices.Values(all[:1000]), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(whole, want) {
+			t.Errorf("part size %d: a snapshot in one part differs from encodeFile's", partBytes)
+		}
+	}
+
+	w = newSnapshotWriter(7, partBytes, func(int, []byte) error { return nil })
+	if err := w.add(put("b", "1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.add(put("a", "1")); err == nil {
+		t.Error("the writer took a key out of order")
+	}
+	if err := w.add(tomb("c")); err == nil {
+		t.Error("the writer took a tombstone")
+	}
+	if err := w.finish(2); err == nil {
+		t.Error("finish took a wrong entry count")
 	}
 }

@@ -29,10 +29,19 @@ type Options struct {
 	// Backend is where the working state lives: BackendMemory ("memory", the default when
 	// empty) or BackendPebble ("pebble"). Both write the same files to the checkpoint.
 	Backend string
-	// LocalDir is the Pebble backend's working directory, owned by one Store at a time (Pebble
-	// locks it). Open rebuilds the database in it from the checkpoint, discarding what an
-	// earlier run left there; Close leaves it in place. Empty means a new temporary
-	// directory, removed by Close. The memory backend ignores it.
+	// LocalDir is where the Pebble backend keeps its databases. Each Store works in its own
+	// subdirectory, named after its checkpoint location and state directory (a hash of both,
+	// then a readable part, e.g. "3f2a9c0d4e5b6a71-myquery-state-0"), so every stateful
+	// operator of every query in the process can share one LocalDir; only the same operator of
+	// the same checkpoint opened twice at once collides (Pebble locks the subdirectory). Open
+	// rebuilds the database in the subdirectory from the checkpoint, discarding what an
+	// earlier run left there; Close leaves it in place, for the next run to reuse.
+	//
+	// Empty means a new temporary directory per Store, os.TempDir()/sluice-state-<pid>-<n>,
+	// removed by Close. A process killed before Close leaves its directories behind: every
+	// Open with an empty LocalDir removes those of processes that no longer run (whose
+	// process id is not alive and whose Pebble LOCK no process holds). The memory backend
+	// ignores LocalDir.
 	LocalDir string
 	// SnapshotInterval is how many versions apart whole-state snapshots are written: loading
 	// a version reads one snapshot and fewer than SnapshotInterval deltas. Default 10.

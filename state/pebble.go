@@ -2,10 +2,15 @@ package state
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"iter"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -21,12 +26,25 @@ type pebbleBackend struct {
 }
 
 // loadBatchBytes is the size of the batches that fill the database at Open.
-const loadBatchBytes = 16 << 20
+const loadBatchBytes = 4 << 20
 
-func openPebble(localDir string) (*pebbleBackend, error) {
-	b := &pebbleBackend{dir: localDir}
-	if b.dir == "" {
-		dir, err := os.MkdirTemp("", "sluice-state-")
+// tempDirPrefix starts the names of the temporary working directories, made in os.TempDir()
+// when Options.LocalDir is empty: tempDirPrefix, the process id, a dash, a random number.
+const tempDirPrefix = "sluice-state-"
+
+// openPebble opens the database of the state under dir in the checkpoint location (named by
+// its String) in its working directory: a subdirectory of localDir (see workDirName), or a
+// new temporary directory when localDir is empty.
+func openPebble(localDir, location, dir string) (*pebbleBackend, error) {
+	b := &pebbleBackend{}
+	if localDir != "" {
+		b.dir = filepath.Join(localDir, workDirName(location, dir))
+		if err := os.MkdirAll(b.dir, 0o755); err != nil {
+			return nil, fmt.Errorf("state: pebble working directory: %w", err)
+		}
+	} else {
+		sweepTempDirs(os.TempDir())
+		dir, err := os.MkdirTemp("", tempDirPrefix+strconv.Itoa(os.Getpid())+"-")
 		if err != nil {
 			return nil, fmt.Errorf("state: pebble working directory: %w", err)
 		}
@@ -49,6 +67,50 @@ func openPebble(localDir string) (*pebbleBackend, error) {
 		return nil, errors.Join(fmt.Errorf("state: clear pebble in %s: %w", b.dir, err), b.close())
 	}
 	return b, nil
+}
+
+// workDirName returns the name of the working directory, inside Options.LocalDir, of the
+// state under dir in the checkpoint location: a hash of both, so that every operator of every
+// query has its own, followed by a readable part of them, e.g.
+// "3f2a9c0d4e5b6a71-myquery-state-0".
+func workDirName(location, dir string) string {
+	sum := sha256.Sum256([]byte(location + "\x00" + dir))
+	readable := []byte(filepath.Base(filepath.Clean(location)) + "-" + dir)
+	for i, c := range readable {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			readable[i] = '-'
+		}
+	}
+	if len(readable) > 48 {
+		readable = readable[len(readable)-48:]
+	}
+	return hex.EncodeToString(sum[:8]) + "-" + string(readable)
+}
+
+// sweepTempDirs removes, best effort, the temporary working directories in tmp of processes
+// that ended without closing their stores (killed, or crashed): those whose name holds the id
+// of a process that no longer runs and whose Pebble LOCK file no process holds. Directories
+// of older builds, without a process id, are left alone.
+func sweepTempDirs(tmp string) {
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		return
+	}
+	self := os.Getpid()
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), tempDirPrefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		pidText, random, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid <= 0 || pid == self || strconv.Itoa(pid) != pidText || random == "" {
+			continue
+		}
+		if dir := filepath.Join(tmp, e.Name()); !processAlive(pid) && !lockedByOther(filepath.Join(dir, "LOCK")) {
+			_ = os.RemoveAll(dir)
+		}
+	}
 }
 
 // clear deletes what an earlier run left in the database.
@@ -170,10 +232,15 @@ func seekGE(it *pebble.Iterator, key []byte) bool {
 	return it.SeekGE(key)
 }
 
-// memoryBytes is what Pebble's metrics say its memtables and block cache hold.
+// memoryBytes is the memory Pebble's metrics say it holds: its memtables (the mutable one
+// and those waiting to be flushed, each allocated at its full size), the block cache and the
+// file cache's open table readers. Pebble bounds all of them (by default a 4 MiB memtable,
+// at most two queued, and an 8 MiB block cache), whatever the size of the state on disk.
+// Not counted: the buffers of a Get or an iterator in use, and at Open the load batch
+// (loadBatchBytes) and the state file being loaded (at most one snapshot part or delta).
 func (b *pebbleBackend) memoryBytes() int64 {
 	m := b.db.Metrics()
-	return int64(m.MemTable.Size) + m.BlockCache.Size
+	return int64(m.MemTable.Size+m.MemTable.ZombieSize) + m.BlockCache.Size + m.FileCache.Size
 }
 
 func (b *pebbleBackend) close() error {

@@ -20,6 +20,8 @@
 //	<dir>/<v>.delta      the changes that make version v from version v-1
 //	<dir>/<v>.snapshot   the whole state at version v, every SnapshotInterval versions
 //
+//	<dir>/<v>.snapshot.<i> part i of a snapshot written in parts (Pebble backend)
+//
 // Both are a compact binary format (see format.go): a header with a magic number, a format
 // version, the file's kind and state version, then the entries in key order with uvarint
 // lengths (deletes as tombstones), and a CRC-32C of the whole, so a damaged or truncated file
@@ -27,9 +29,23 @@
 //
 // # Backends
 //
-// The "memory" backend keeps the state in a Go map. The "pebble" backend keeps it in an
-// embedded Pebble database on local disk, for state larger than memory; its files in the
-// checkpoint are the same, so a checkpoint moves between backends.
+// The "memory" backend keeps the state in a Go map and writes each snapshot as one file. The
+// "pebble" backend keeps it in an embedded Pebble database on local disk (see
+// Options.LocalDir), for state larger than memory. Both read every file either writes, so a
+// checkpoint moves between backends, and a small state's files are byte for byte the same.
+//
+// # Memory of the Pebble backend
+//
+// A checkpoint.Store reads and writes whole files, so the Pebble backend bounds its memory by
+// the size of the files instead of streaming one file: it scans the database in key order
+// and writes a snapshot in parts of about 4 MiB, <v>.snapshot.1 to <v>.snapshot.n, then
+// <v>.snapshot as a manifest listing the parts with their checksums (written last, so the
+// snapshot exists only once complete); a snapshot that fits in one part is an ordinary
+// snapshot file. Loading reads one file at a time into Pebble batches of 4 MiB. Apart from
+// Pebble's own bounded memtables and caches (see Metrics.MemoryUsedBytes), what remains in
+// memory is proportional to one batch, not to the state: the batch's uncommitted changes,
+// its delta file when committed, and that delta when loaded. A snapshot written as one file
+// (by the memory backend, or by a build without parts) is read whole, as it was written.
 package state
 
 import (
@@ -83,9 +99,14 @@ type Metrics struct {
 	// batch counts once, as what it ends as; deleting a missing key counts nothing).
 	NumUpdated int64
 	NumRemoved int64
-	// MemoryUsedBytes estimates the memory the state holds. For the memory backend: key
-	// and value bytes plus a measured per-entry overhead of the maps; for the Pebble backend:
-	// its memtables and block cache (from Pebble's metrics) plus the uncommitted changes.
+	// MemoryUsedBytes estimates the memory the state holds. Both backends count the
+	// uncommitted changes (key and value bytes plus a measured per-entry overhead of their
+	// map). The memory backend adds the committed entries the same way; the Pebble backend
+	// adds what Pebble's metrics say it holds: its memtables (the mutable one and those
+	// waiting to be flushed, at their allocated size), its block cache and its file cache's
+	// open table readers, all bounded whatever the state's size on disk. Not counted for
+	// Pebble: the buffers of reads and iterators in progress and, during Open and Commit, the
+	// one state file (a delta or a snapshot part) being read or written.
 	MemoryUsedBytes int64
 	// CommitTimeMs is how long the last Commit took.
 	CommitTimeMs int64

@@ -751,7 +751,8 @@ func TestMetrics(t *testing.T) {
 }
 
 // TestPebbleLocalDir checks that a working directory left by an earlier store is rebuilt from
-// the checkpoint, that two stores cannot share one, and that a temporary one is removed.
+// the checkpoint, that the same operator's state cannot be opened twice at once in one
+// LocalDir, and that a temporary one is removed.
 func TestPebbleLocalDir(t *testing.T) {
 	loc := newLoc(t)
 	local := t.TempDir()

@@ -116,7 +116,7 @@ func Open(ctx context.Context, loc checkpoint.Store, dir string, version int64, 
 	case BackendMemory:
 		b = newMemoryBackend()
 	case BackendPebble:
-		if b, err = openPebble(opts.LocalDir); err != nil {
+		if b, err = openPebble(opts.LocalDir, loc.String(), dir); err != nil {
 			return nil, err
 		}
 	}
@@ -150,6 +150,30 @@ func parseFileName(name string) (kind byte, version int64, ok bool) {
 		return 0, 0, false
 	}
 	return kind, v, true
+}
+
+// snapshotPartBytes is the size of the parts the Pebble backend writes a snapshot in (see
+// format.go); a variable for tests.
+var snapshotPartBytes = 4 << 20
+
+// partFileName returns the name of part i (from 1) of the snapshot of version.
+func partFileName(version int64, i int) string {
+	return fileName(kindSnapshot, version) + "." + strconv.Itoa(i)
+}
+
+// parsePartFileName returns the snapshot version of a part's file name; ok is false for
+// other names.
+func parsePartFileName(name string) (version int64, ok bool) {
+	rest, part, found := strings.Cut(name, ".snapshot.")
+	if !found {
+		return 0, false
+	}
+	i, err := strconv.Atoi(part)
+	if err != nil || i <= 0 || strconv.Itoa(i) != part {
+		return 0, false
+	}
+	kind, v, ok := parseFileName(rest + ".snapshot")
+	return v, ok && kind == kindSnapshot
 }
 
 func (s *store) path(name string) string { return s.dir + "/" + name }
@@ -189,45 +213,96 @@ func (s *store) load(ctx context.Context, names []string) error {
 		}
 	}
 	for v := max(base, 1); v <= s.version; v++ {
-		kind := kindDelta
 		if v == base {
-			kind = kindSnapshot
+			if err := s.loadSnapshot(ctx, v); err != nil {
+				return err
+			}
+			continue
 		}
-		f, name, err := s.readFile(ctx, kind, v)
+		name := fileName(kindDelta, v)
+		f, err := s.readFile(ctx, name, kindDelta, v)
 		if err != nil {
 			return err
 		}
-		added, err := s.b.load(f.entries(), f.count)
-		if err != nil {
-			return fmt.Errorf("state: load %s: %w", s.where(name), err)
+		if err := s.loadEntries(f, name); err != nil {
+			return err
 		}
-		s.committed += added
 	}
 	s.numKeys = s.committed
 	return nil
 }
 
-// readFile reads and checks the file of kind and version.
-func (s *store) readFile(ctx context.Context, kind byte, version int64) (stateFile, string, error) {
-	name := fileName(kind, version)
+// loadEntries applies the entries of a file to the backend.
+func (s *store) loadEntries(f stateFile, name string) error {
+	added, err := s.b.load(f.entries(), f.count)
+	if err != nil {
+		return fmt.Errorf("state: load %s: %w", s.where(name), err)
+	}
+	s.committed += added
+	return nil
+}
+
+// loadSnapshot loads the snapshot of version, written as one file or in parts, reading one
+// file at a time.
+func (s *store) loadSnapshot(ctx context.Context, version int64) error {
+	name := fileName(kindSnapshot, version)
+	f, err := s.readFile(ctx, name, kindSnapshot, version)
+	if err != nil || f.kind == kindSnapshot {
+		if err == nil {
+			err = s.loadEntries(f, name)
+		}
+		return err
+	}
+	parts, err := parseManifest(f)
+	if err != nil {
+		return s.corrupt(name, err)
+	}
+	var last []byte // the last key of the part before
+	for i, p := range parts {
+		pname := partFileName(version, i+1)
+		pf, err := s.readFile(ctx, pname, kindSnapshot, version)
+		if err != nil {
+			return err
+		}
+		if pf.kind != kindSnapshot || pf.count != p.count || pf.sum != p.sum {
+			return s.corrupt(pname, fmt.Errorf("is not the part %d that the manifest %s lists (%d entries, checksum %08x)", i+1, name, p.count, p.sum))
+		}
+		first := true
+		for e := range pf.entries() {
+			if first && i > 0 && bytes.Compare(last, e.key) >= 0 {
+				return s.corrupt(pname, fmt.Errorf("first key %q is not after the last key %q of the part before", e.key, last))
+			}
+			first = false
+			last = append(last[:0], e.key...)
+		}
+		if err := s.loadEntries(pf, pname); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readFile reads and checks the file name, which holds the file of kind and version (or,
+// for a snapshot, its manifest).
+func (s *store) readFile(ctx context.Context, name string, kind byte, version int64) (stateFile, error) {
 	if err := ctx.Err(); err != nil {
-		return stateFile{}, name, err
+		return stateFile{}, err
 	}
 	data, err := s.loc.ReadFile(ctx, s.path(name))
 	if errors.Is(err, fs.ErrNotExist) {
-		return stateFile{}, name, s.corrupt(name, fmt.Errorf("%w: needed to load version %d", fs.ErrNotExist, s.version))
+		return stateFile{}, s.corrupt(name, fmt.Errorf("%w: needed to load version %d", fs.ErrNotExist, s.version))
 	}
 	if err != nil {
-		return stateFile{}, name, fmt.Errorf("state: read %s: %w", s.where(name), err)
+		return stateFile{}, fmt.Errorf("state: read %s: %w", s.where(name), err)
 	}
 	f, err := parseFile(data)
 	if err != nil {
-		return f, name, s.corrupt(name, err)
+		return f, s.corrupt(name, err)
 	}
-	if f.kind != kind || f.version != version {
-		return f, name, s.corrupt(name, fmt.Errorf("holds the %s of version %d", kindName(f.kind), f.version))
+	if (f.kind != kind && !(kind == kindSnapshot && f.kind == kindParts)) || f.version != version {
+		return f, s.corrupt(name, fmt.Errorf("holds the %s of version %d", kindName(f.kind), f.version))
 	}
-	return f, name, nil
+	return f, nil
 }
 
 // Version implements Store.
@@ -441,7 +516,7 @@ func (s *store) Commit(ctx context.Context) error {
 	}
 	if snapshot {
 		var scanErr error
-		err := s.write(ctx, kindSnapshot, next, s.numKeys, s.stateEntries(keys, &scanErr), 0)
+		err := s.writeSnapshot(ctx, next, s.stateEntries(keys, &scanErr))
 		if scanErr != nil {
 			err = fmt.Errorf("state: snapshot %s: %w", s.where(fileName(kindSnapshot, next)), scanErr)
 		}
@@ -478,6 +553,36 @@ func (s *store) write(ctx context.Context, kind byte, version, n int64, entries 
 	return nil
 }
 
+// writeSnapshot encodes and writes the snapshot of version, one part at a time (see
+// snapshotWriter): the memory backend writes it as one file, the Pebble backend in parts of
+// about snapshotPartBytes.
+func (s *store) writeSnapshot(ctx context.Context, version int64, entries iter.Seq[entry]) error {
+	partBytes := 0
+	if s.opts.Backend == BackendPebble {
+		partBytes = snapshotPartBytes
+	}
+	w := newSnapshotWriter(version, partBytes, func(part int, data []byte) error {
+		name := fileName(kindSnapshot, version)
+		if part > 0 {
+			name = partFileName(version, part)
+		}
+		if err := s.loc.WriteFile(ctx, s.path(name), data); err != nil {
+			return fmt.Errorf("state: write %s: %w", s.where(name), err)
+		}
+		return nil
+	})
+	var err error
+	for e := range entries {
+		if err = w.add(e); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = w.finish(s.numKeys)
+	}
+	return err
+}
+
 // purge removes the files that no retained version needs: with oldest the oldest retained
 // version and from the newest snapshot at or before it, the snapshots before from and the
 // deltas up to it. It runs when from moves, so about once every SnapshotInterval commits.
@@ -498,6 +603,10 @@ func (s *store) purge(ctx context.Context) {
 	var failed bool
 	for _, name := range names {
 		kind, v, ok := parseFileName(name)
+		if !ok {
+			v, ok = parsePartFileName(name)
+			kind = kindSnapshot
+		}
 		if ok && (kind == kindSnapshot && v < from || kind == kindDelta && v <= from) {
 			failed = s.loc.Remove(ctx, s.path(name)) != nil || failed
 		}
