@@ -63,8 +63,9 @@ type Agg struct {
 }
 
 // Count counts the rows of each group: all of them for expr "*", otherwise those where the CEL
-// expression expr is not null. Its column is a non-null int64, named "count" for "*" and
-// "count(expr)" otherwise.
+// expression expr is not null. Its column is a non-null int64, named as Spark names it:
+// "count(1)" for "*" (Spark reads count(*) as count(1)) and "count(expr)" otherwise; the
+// shorthand GroupBy(...).Count() names it "count".
 func Count(expr string) Agg { return Agg{fn: aggCount, expr: expr} }
 
 // Sum adds up the non-null values of the numeric expression expr: into an int64 for integers
@@ -113,7 +114,7 @@ func (a Agg) defaultName() string {
 		return "<invalid Agg>"
 	}
 	if a.fn == aggCount && strings.TrimSpace(a.expr) == "*" {
-		return "count"
+		return "count(1)"
 	}
 	return a.fn.String() + "(" + strings.TrimSpace(a.expr) + ")"
 }

@@ -955,7 +955,7 @@ func TestAggregateRowErrors(t *testing.T) {
 // TestAggregateName checks Explain's description and the aggregates' names.
 func TestAggregateName(t *testing.T) {
 	op := operators.Aggregate([]string{"word"}, []operators.Agg{operators.Count("*")}, operators.Options{})
-	if got, want := op.Name(), "Aggregate(keys=[word], aggs=[count])"; got != want {
+	if got, want := op.Name(), "Aggregate(keys=[word], aggs=[count(1)])"; got != want {
 		t.Errorf("Name() = %q; want %q", got, want)
 	}
 	op = operators.Aggregate([]string{"lower(w) AS word", "n"},
@@ -967,7 +967,7 @@ func TestAggregateName(t *testing.T) {
 		agg  operators.Agg
 		name string
 	}{
-		{operators.Count("*"), "count"}, {operators.Count("x"), "count(x)"}, {operators.Sum("x"), "sum(x)"},
+		{operators.Count("*"), "count(1)"}, {operators.Count("*").As("count"), "count"}, {operators.Count("x"), "count(x)"}, {operators.Sum("x"), "sum(x)"},
 		{operators.Min("x"), "min(x)"}, {operators.Max("x"), "max(x)"}, {operators.Avg("x"), "avg(x)"},
 		{operators.ApproxCountDistinct("x"), "approx_count_distinct(x)"}, {operators.First("x"), "first(x)"},
 		{operators.Last("x"), "last(x)"}, {operators.Last("x").As("y"), "y"},

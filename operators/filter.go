@@ -13,9 +13,11 @@ import (
 )
 
 // Filter keeps the rows for which the CEL expression condition is true (Spark's filter and
-// where). A null condition drops the row; a condition that fails follows o.OnError. The
-// condition is compiled against the input schema in OutputSchema, or on the first batch of
-// each schema when the input schema is known only at run time.
+// where). A null condition drops the row; a condition that fails follows o.OnError. Under
+// ErrorColumn, a row whose error column is not null (it failed in an earlier transform) is kept
+// whatever its condition: a row that carries an error is never dropped by a later transform,
+// so it reaches the sink. The condition is compiled against the input schema in OutputSchema,
+// or on the first batch of each schema when the input schema is known only at run time.
 func Filter(condition string, o Options) Operator {
 	f := &filter{cond: condition, opts: o}
 	f.desc = &describer{base: "Filter(" + condition + ")", env: o.env(), srcs: []string{condition}}
@@ -90,9 +92,12 @@ func (f *filter) Process(ctx context.Context, in arrow.RecordBatch, emit Emit) e
 	if cond.NullN() > 0 {
 		valid = d.Buffers()[0].Bytes()
 	}
+	// A row that already carries an error in the policy's error column is kept whatever its
+	// condition (which is often null because of that error).
+	carried := carriedErrors(in, f.opts.OnError.errorColumn())
 	rows := make([]int, 0, n)
 	for i := range n {
-		if bitutil.BitIsSet(bits, off+i) && (valid == nil || bitutil.BitIsSet(valid, off+i)) {
+		if bitutil.BitIsSet(bits, off+i) && (valid == nil || bitutil.BitIsSet(valid, off+i)) || carried != nil && carried.IsValid(i) {
 			rows = append(rows, i)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -14,10 +16,18 @@ import (
 
 // Map applies fn to every row as a Go value (Spark's Dataset.map with an encoder): In and Out
 // are structs whose exported fields map to columns by name, or by a `sluice:"column"` tag
-// (`sluice:"-"` skips a field). Fields may be string, []byte, bool, int, int8 to int64, uint,
-// uint8 to uint64, float32, float64, time.Time, or pointers to those for nullable columns; a
-// null column value leaves a non-pointer field at its zero value. Out's fields become the
-// output columns, in order; a nil pointer or nil []byte is a null.
+// (`sluice:"-"` skips a field). As with encoding/json, the tag's name ends at the first comma;
+// the options omitempty and omitzero after it are accepted and ignored, an empty name keeps the
+// field's name, and another option is an error. An In field without a tag takes the column of
+// its exact name or, failing that, the one column whose name equals it ignoring case (two such
+// columns are an error); a tagged field needs the exact name. Fields may be string, []byte,
+// bool, int, int8 to int64, uint, uint8 to uint64, float32, float64, time.Time, or pointers to
+// those for nullable columns; a null column value leaves a non-pointer field at its zero value.
+// An In field may be wider than its column: an integer of the same signedness and more bits,
+// float64 from float32 or from any integer column (as Spark's encoders upcast), string and
+// []byte from string or binary. Out's fields become the output columns, in order; a nil pointer
+// or nil []byte is a null; a time.Time becomes a UTC microsecond timestamp, and one outside
+// that range (beyond about 290,000 years from 1970) fails its row.
 //
 // The mapping is built once per input schema from reflection, and rows are read and written
 // through precomputed field offsets: there is no reflection per row. An In field without a
@@ -72,16 +82,22 @@ func (m *mapOp[In, Out]) plan(in *arrow.Schema) ([]int, error) {
 	if m.err != nil {
 		return nil, m.err
 	}
+	if err := sideOutputClash(in, m.opts.OnError); err != nil {
+		return nil, err
+	}
 	cols := make([]int, len(m.in))
 	var errs []error
 	for i, f := range m.in {
 		idx, err := columnIndex(in, f.column)
+		if err != nil && !f.tagged && len(in.FieldIndices(f.column)) == 0 {
+			idx, err = foldedColumnIndex(in, f.column)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("field %s: %w", f.name, err))
 			continue
 		}
 		if !f.readable(in.Field(idx).Type) {
-			errs = append(errs, fmt.Errorf("field %s (%s) cannot hold column %q of type %s", f.name, f.typ, f.column, in.Field(idx).Type))
+			errs = append(errs, fmt.Errorf("field %s (%s) cannot hold column %q of type %s", f.name, f.typ, in.Field(idx).Name, in.Field(idx).Type))
 			continue
 		}
 		cols[i] = idx
@@ -118,6 +134,12 @@ func (m *mapOp[In, Out]) Process(ctx context.Context, batch arrow.RecordBatch, e
 	for i, f := range m.out {
 		writers[i] = f.writer(b.Field(i))
 	}
+	var checks []func(p unsafe.Pointer) error
+	for _, f := range m.out {
+		if c := f.check(); c != nil {
+			checks = append(checks, c)
+		}
+	}
 	var fs []failure
 	var in In
 	for i := range n {
@@ -131,6 +153,14 @@ func (m *mapOp[In, Out]) Process(ctx context.Context, batch arrow.RecordBatch, e
 			r(p, i)
 		}
 		out, err := m.call(ctx, in)
+		q := unsafe.Pointer(&out)
+		for _, c := range checks {
+			if err == nil {
+				if cerr := c(q); cerr != nil {
+					err = fmt.Errorf("%s: %w", m.name, cerr)
+				}
+			}
+		}
 		if err != nil {
 			fs = append(fs, failure{row: i, err: err})
 			for _, fb := range b.Fields() {
@@ -138,7 +168,6 @@ func (m *mapOp[In, Out]) Process(ctx context.Context, batch arrow.RecordBatch, e
 			}
 			continue
 		}
-		q := unsafe.Pointer(&out)
 		for _, w := range writers {
 			w(q)
 		}
@@ -146,6 +175,27 @@ func (m *mapOp[In, Out]) Process(ctx context.Context, batch arrow.RecordBatch, e
 	out := b.NewRecordBatch()
 	defer out.Release()
 	return finish(ctx, m.opts.OnError, batch, out, m.outSchema, fs, nil, emit)
+}
+
+// foldedColumnIndex returns the index of the one column whose name equals name ignoring case.
+func foldedColumnIndex(in *arrow.Schema, name string) (int, error) {
+	var found []int
+	for i, f := range in.Fields() {
+		if strings.EqualFold(f.Name, name) {
+			found = append(found, i)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return columnIndex(in, name) // its error
+	case 1:
+		return found[0], nil
+	}
+	names := make([]string, len(found))
+	for i, k := range found {
+		names[i] = strconv.Quote(in.Field(k).Name)
+	}
+	return 0, fmt.Errorf("no column %q, and columns %s all match it ignoring case: add a `sluice:\"column\"` tag", name, strings.Join(names, ", "))
 }
 
 // call calls fn, turning a panic into an error.
@@ -188,6 +238,7 @@ const (
 type goField struct {
 	name   string // the Go field's name
 	column string
+	tagged bool // column comes from a tag
 	typ    reflect.Type
 	kind   fieldKind
 	ptr    bool
@@ -250,13 +301,24 @@ func structFields(t reflect.Type) ([]goField, error) {
 		if !sf.IsExported() {
 			continue
 		}
-		col := sf.Name
+		col, tagged := sf.Name, false
 		if tag, ok := sf.Tag.Lookup("sluice"); ok {
 			if tag == "-" {
 				continue
 			}
-			if tag != "" {
-				col = tag
+			name, opts, _ := strings.Cut(tag, ",")
+			if name != "" {
+				col, tagged = name, true
+			}
+			bad := false
+			for opt := range strings.SplitSeq(opts, ",") {
+				if opt != "" && opt != "omitempty" && opt != "omitzero" {
+					errs = append(errs, fmt.Errorf("field %s: unknown option %q in tag `sluice:%q`", sf.Name, opt, tag))
+					bad = true
+				}
+			}
+			if bad {
+				continue
 			}
 		}
 		ft, ptr := sf.Type, false
@@ -273,7 +335,7 @@ func structFields(t reflect.Type) ([]goField, error) {
 			continue
 		}
 		seen[col] = sf.Name
-		out = append(out, goField{name: sf.Name, column: col, typ: sf.Type, kind: k, ptr: ptr, offset: sf.Offset})
+		out = append(out, goField{name: sf.Name, column: col, tagged: tagged, typ: sf.Type, kind: k, ptr: ptr, offset: sf.Offset})
 	}
 	if len(out) == 0 && len(errs) == 0 {
 		errs = append(errs, fmt.Errorf("%s has no exported fields", t))
@@ -320,7 +382,8 @@ var intBits = map[fieldKind]int{kInt: 64, kInt8: 8, kInt16: 16, kInt32: 32, kInt
 func signed(k fieldKind) bool { return k >= kInt && k <= kInt64 }
 
 // readable reports whether an In field can hold values of a column type: the same kind, or a
-// narrower integer or float of the same signedness, or string and binary either way.
+// narrower integer or float of the same signedness, float64 from any integer, or string and
+// binary either way.
 func (f goField) readable(dt arrow.DataType) bool {
 	switch f.kind {
 	case kString, kBytes:
@@ -331,7 +394,7 @@ func (f goField) readable(dt arrow.DataType) bool {
 	case kBool:
 		return dt.ID() == arrow.BOOL
 	case kFloat64:
-		return dt.ID() == arrow.FLOAT64 || dt.ID() == arrow.FLOAT32
+		return dt.ID() == arrow.FLOAT64 || dt.ID() == arrow.FLOAT32 || arrow.IsInteger(dt.ID())
 	case kFloat32:
 		return dt.ID() == arrow.FLOAT32
 	case kTime:
@@ -364,10 +427,18 @@ func (f goField) reader(col arrow.Array) func(p unsafe.Pointer, i int) {
 	case kBool:
 		return assign(f, col, col.(*array.Boolean).Value)
 	case kFloat64:
-		if a, ok := col.(*array.Float32); ok {
+		switch a := col.(type) {
+		case *array.Float32:
 			return assign(f, col, func(i int) float64 { return float64(a.Value(i)) })
+		case *array.Float64:
+			return assign(f, col, a.Value)
 		}
-		return assign(f, col, col.(*array.Float64).Value)
+		if arrow.IsSignedInteger(col.DataType().ID()) {
+			get := intGetter[int64](col)
+			return assign(f, col, func(i int) float64 { return float64(get(i)) })
+		}
+		get := intGetter[uint64](col)
+		return assign(f, col, func(i int) float64 { return float64(get(i)) })
 	case kFloat32:
 		return assign(f, col, col.(*array.Float32).Value)
 	case kTime:
@@ -508,6 +579,30 @@ func (f goField) writer(b array.Builder) func(p unsafe.Pointer) {
 	default:
 		return emitField(f, b, b.(*array.Uint64Builder).Append)
 	}
+}
+
+// check returns the function reporting a value of the Out field at p that its column cannot
+// hold (a time.Time beyond the range of int64 microseconds), or nil when every value fits.
+func (f goField) check() func(p unsafe.Pointer) error {
+	if f.kind != kTime {
+		return nil
+	}
+	off := f.offset
+	ok := func(t time.Time) error {
+		if us := t.UnixMicro(); time.UnixMicro(us).Unix() != t.Unix() {
+			return fmt.Errorf("field %s: time %s is out of the range of a timestamp column (int64 microseconds since 1970)", f.name, t.Format(time.RFC3339Nano))
+		}
+		return nil
+	}
+	if f.ptr {
+		return func(p unsafe.Pointer) error {
+			if v := *(**time.Time)(unsafe.Add(p, off)); v != nil {
+				return ok(*v)
+			}
+			return nil
+		}
+	}
+	return func(p unsafe.Pointer) error { return ok(*(*time.Time)(unsafe.Add(p, off))) }
 }
 
 // emitField returns the function appending the field at f.offset (a T or a *T) with add.

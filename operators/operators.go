@@ -60,7 +60,8 @@ type Closer interface {
 
 // BatchFunc is a Go function over whole batches: it returns the batch to pass on, or nil to
 // drop the input. A function may return its input unchanged; any other batch it returns is
-// handed over to the caller, which releases it.
+// handed over to the caller, which releases it, also when the function returns an error with
+// it (the batch is then discarded).
 type BatchFunc func(ctx context.Context, in arrow.RecordBatch) (arrow.RecordBatch, error)
 
 // MapBatch applies a BatchFunc to every batch. The output schema is schema when it is given,
@@ -90,6 +91,9 @@ func (m *mapBatch) OutputSchema(*arrow.Schema) (*arrow.Schema, error) {
 func (m *mapBatch) Process(ctx context.Context, in arrow.RecordBatch, emit Emit) error {
 	out, err := m.fn(ctx, in)
 	if err != nil {
+		if out != nil && out != in {
+			out.Release()
+		}
 		return err
 	}
 	if out == nil {

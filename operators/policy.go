@@ -52,7 +52,8 @@ func (o Options) eval(ctx context.Context, prog *expr.Program, in arrow.RecordBa
 type ErrorPolicy struct {
 	column string
 	side   func(ctx context.Context, failed arrow.RecordBatch) error
-	err    error // a policy built with bad arguments, reported by OutputSchema
+	err    error  // a policy built with bad arguments, reported by OutputSchema
+	label  string // String of a policy built with bad arguments
 }
 
 // SideOutputErrorColumn names the column that carries the error message in the batches given
@@ -67,10 +68,13 @@ func FailBatch() ErrorPolicy { return ErrorPolicy{} }
 // the message for a failed row, null for the others. The value that could not be computed is
 // null. Every operator that can fail adds the column to its output, or appends its messages to
 // the column when its input already has it ("first; second"), so the errors follow the rows
-// down the plan; a Filter keeps the rows whose condition failed.
+// down the plan; a Filter keeps the rows whose condition failed. A row that carries an error
+// (its column is not null) is never dropped by a later transform, so it reaches the sink: a
+// Filter under ErrorColumn keeps it whatever its condition, and an Explode emits it once, with
+// a null element, when its list is null or empty.
 func ErrorColumn(name string) ErrorPolicy {
 	if name == "" {
-		return ErrorPolicy{err: errors.New("ErrorColumn: the column name is empty")}
+		return ErrorPolicy{err: errors.New("ErrorColumn: the column name is empty"), label: `ErrorColumn("")`}
 	}
 	return ErrorPolicy{column: name}
 }
@@ -79,9 +83,12 @@ func ErrorColumn(name string) ErrorPolicy {
 // the operator's input batch, plus the column SideOutputErrorColumn with the message. fn
 // borrows the batch and may be called concurrently (Process is); if it returns an error, the
 // batch fails with it. As the batch may be replayed after a failure, fn may see rows again.
+// The operators under SideOutput reject (in OutputSchema, so at the query's Start) an input or
+// output column named SideOutputErrorColumn, which the message would overwrite: rename it
+// first.
 func SideOutput(fn func(ctx context.Context, failed arrow.RecordBatch) error) ErrorPolicy {
 	if fn == nil {
-		return ErrorPolicy{err: errors.New("SideOutput: the function is nil")}
+		return ErrorPolicy{err: errors.New("SideOutput: the function is nil"), label: "SideOutput(nil)"}
 	}
 	return ErrorPolicy{side: fn, column: SideOutputErrorColumn}
 }
@@ -89,6 +96,8 @@ func SideOutput(fn func(ctx context.Context, failed arrow.RecordBatch) error) Er
 // String describes the policy for Explain.
 func (p ErrorPolicy) String() string {
 	switch {
+	case p.label != "":
+		return p.label
 	case p.side != nil:
 		return "SideOutput"
 	case p.column != "":
@@ -192,6 +201,9 @@ func withErrorSchema(out *arrow.Schema, p ErrorPolicy) (*arrow.Schema, error) {
 	if p.err != nil {
 		return nil, p.err
 	}
+	if err := sideOutputClash(out, p); err != nil {
+		return nil, err
+	}
 	name := p.errorColumn()
 	if name == "" {
 		return out, nil
@@ -205,6 +217,14 @@ func withErrorSchema(out *arrow.Schema, p ErrorPolicy) (*arrow.Schema, error) {
 	fields := append(slices.Clone(out.Fields()), arrow.Field{Name: name, Type: arrow.BinaryTypes.String, Nullable: true})
 	md := out.Metadata()
 	return arrow.NewSchema(fields, &md), nil
+}
+
+// sideOutputClash reports a column of s named SideOutputErrorColumn under SideOutput.
+func sideOutputClash(s *arrow.Schema, p ErrorPolicy) error {
+	if p.side == nil || s == nil || !s.HasField(SideOutputErrorColumn) {
+		return nil
+	}
+	return fmt.Errorf("the stream has a column named %q, which SideOutput uses for the error messages of the rows it sends aside: rename it (WithColumnRenamed) before this transform, or use ErrorColumn", SideOutputErrorColumn)
 }
 
 // finish applies the error policy to out, the batch a row-preserving operator computed from

@@ -65,6 +65,9 @@ func (p *projection) plan(in *arrow.Schema) (*projPlan, error) {
 	pl := &projPlan{items: items, base: arrow.NewSchema(fields, &md)}
 	pl.out = pl.base
 	if p.fails {
+		if err := sideOutputClash(in, p.opts.OnError); err != nil {
+			return nil, err
+		}
 		if pl.out, err = withErrorSchema(pl.base, p.opts.OnError); err != nil {
 			return nil, err
 		}
@@ -156,23 +159,41 @@ func columnIndex(in *arrow.Schema, name string) (int, error) {
 }
 
 // alias matches "expression AS name" (AS is a reserved word in CEL, so it cannot end an
-// expression otherwise).
-var alias = regexp.MustCompile("(?is)^(.*?\\S)\\s+as\\s+([A-Za-z_][A-Za-z0-9_]*|`[^`]+`)\\s*$")
+// expression otherwise); a name in backticks may hold any character, a backtick doubled.
+var alias = regexp.MustCompile("(?is)^(.*?\\S)\\s+as\\s+([A-Za-z_][A-Za-z0-9_]*|`(?:[^`]|``)+`)\\s*$")
+
+// badAlias matches an item ending in AS and something that is not a valid alias.
+var badAlias = regexp.MustCompile("(?is)^(.*\\S)\\s+as\\s+(\\S.*?)\\s*$")
+
+// quotedName matches a whole item that is a name in backticks.
+var quotedName = regexp.MustCompile("^`(?:[^`]|``)+`$")
+
+// unquote returns the name in backticks s, or s.
+func unquote(s string) string {
+	if quotedName.MatchString(s) {
+		return strings.ReplaceAll(s[1:len(s)-1], "``", "`")
+	}
+	return s
+}
 
 // parseSelectItem splits "expr AS name" into the expression and the name; without AS, the name
-// is the item itself.
+// is the item itself (without its backticks when it is a quoted name).
 func parseSelectItem(item string) (src, name string) {
 	item = strings.TrimSpace(item)
 	if m := alias.FindStringSubmatch(item); m != nil {
-		return strings.TrimSpace(m[1]), strings.Trim(m[2], "`")
+		return strings.TrimSpace(m[1]), unquote(m[2])
 	}
-	return item, item
+	return item, unquote(item)
 }
 
 // Select computes a new set of columns (Spark's select): each item is "*" (every input
-// column), a column name, or a CEL expression, each optionally followed by "AS name". Columns
+// column), a column name (as is, or in backticks: "`my col`", a backtick doubled inside), or a
+// CEL expression, each optionally followed by "AS name", where name is an identifier (letters,
+// digits and _, not starting with a digit) or any name in backticks ("AS `1st col`"). Columns
 // are passed through without copying; an expression's column is named by its AS, or by its
-// text. An expression that fails for a row follows o.OnError.
+// text. Unlike Spark, two output columns may not have the same name ("*" and a column of the
+// input, or the same column twice): give one an AS. An expression that fails for a row follows
+// o.OnError.
 func Select(items []string, o Options) Operator {
 	srcs := make([]string, len(items))
 	for i, item := range items {
@@ -198,8 +219,22 @@ func Select(items []string, o Options) Operator {
 				out = append(out, it)
 				continue
 			}
+			if col := unquote(src); col != src {
+				idx, err := columnIndex(in, col)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				it := passThrough(in, idx)
+				it.field.Name = name
+				out = append(out, it)
+				continue
+			}
 			it, err := exprItem(o.env(), in, name, src)
 			if err != nil {
+				if m := badAlias.FindStringSubmatch(strings.TrimSpace(item)); m != nil && src == strings.TrimSpace(item) && selectable(o.env(), in, strings.TrimSpace(m[1])) {
+					err = fmt.Errorf("%q: invalid alias %q: an alias is a name of letters, digits and _ not starting with a digit, or any name in backticks (AS `%s`)", item, m[2], strings.ReplaceAll(m[2], "`", "``"))
+				}
 				errs = append(errs, err)
 				continue
 			}
@@ -207,6 +242,16 @@ func Select(items []string, o Options) Operator {
 		}
 		return out, errors.Join(errs...)
 	})
+}
+
+// selectable reports whether src is a column of in, in backticks or not, or an expression that
+// compiles.
+func selectable(env *expr.Env, in *arrow.Schema, src string) bool {
+	if len(in.FieldIndices(unquote(src))) == 1 {
+		return true
+	}
+	_, err := env.Compile(in, src)
+	return err == nil
 }
 
 // WithColumn adds the column name computed by the CEL expression src, or replaces the column

@@ -96,8 +96,8 @@ type StateMetrics struct {
 	NumRowsTotal   int64
 	NumRowsUpdated int64
 	NumRowsRemoved int64
-	// NumRowsDroppedByWatermark counts the input rows dropped because their event time was at
-	// or before the watermark.
+	// NumRowsDroppedByWatermark counts the input rows dropped as late: their event-time key (a
+	// window's end, or the event time itself) was at or before the watermark.
 	NumRowsDroppedByWatermark int64
 	// MemoryUsedBytes estimates the state's memory.
 	MemoryUsedBytes int64

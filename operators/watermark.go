@@ -27,9 +27,11 @@ import (
 // The operator is an EventTimeObserver: it records the minimum, maximum and average of the
 // non-null values of col it sees, which the coordinator reads after each batch to advance the
 // watermark. col may be a timestamp of any unit; its values are counted in Unix milliseconds,
-// rounded down. A second WithWatermark on another column marks that one too, as Spark allows;
-// stateful operators use the first marked column (see EventTimeColumn). A second one on the
-// same column replaces the delay.
+// rounded down. A second WithWatermark on another column makes that column the event time
+// instead, as in Spark: the mark of the earlier column is removed, so the stateful operators
+// after it use the last marked column (see EventTimeColumn), while the query's watermark stays
+// the smallest of the two operators' watermarks. A second one on the same column replaces the
+// delay.
 func WithWatermark(col string, delay time.Duration) Operator {
 	w := &watermarkOp{col: col, delay: delay}
 	w.plans.build = w.plan
@@ -76,6 +78,12 @@ func (w *watermarkOp) plan(in *arrow.Schema) (*watermarkPlan, error) {
 		return nil, fmt.Errorf("WithWatermark: column %q is of type %s; the event time must be a timestamp (%s)", w.col, f.Type, wmTimestampColumns(in))
 	}
 	fields := slices.Clone(in.Fields())
+	for i, other := range fields {
+		if i != idx && other.Metadata.FindKey(WatermarkDelayKey) >= 0 {
+			// As Spark's EventTimeWatermark: only the last marked column is the event time.
+			fields[i].Metadata = wmWithout(other.Metadata, WatermarkDelayKey)
+		}
+	}
 	fields[idx].Metadata = wmWithMetadata(f.Metadata, WatermarkDelayKey, strconv.FormatInt(w.delay.Milliseconds(), 10))
 	md := in.Metadata()
 	return &watermarkPlan{col: idx, unit: ts.Unit, out: arrow.NewSchema(fields, &md)}, nil
@@ -232,6 +240,18 @@ func wmWithMetadata(md arrow.Metadata, key, value string) arrow.Metadata {
 	} else {
 		keys = append(keys, key)
 		vals = append(vals, value)
+	}
+	return arrow.NewMetadata(keys, vals)
+}
+
+// wmWithout returns md without key.
+func wmWithout(md arrow.Metadata, key string) arrow.Metadata {
+	var keys, vals []string
+	for i, k := range md.Keys() {
+		if k != key {
+			keys = append(keys, k)
+			vals = append(vals, md.Values()[i])
+		}
 	}
 	return arrow.NewMetadata(keys, vals)
 }

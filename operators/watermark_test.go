@@ -103,8 +103,8 @@ func TestWithWatermarkSchema(t *testing.T) {
 	if v, _ := both.Field(3).Metadata.GetValue(operators.WatermarkDelayKey); v != "60000" {
 		t.Errorf("ts2 delay = %q", v)
 	}
-	if i, d := operators.EventTimeColumn(both); i != 1 || d != 10*time.Second {
-		t.Errorf("EventTimeColumn with two marks = %d, %s; want 1, 10s", i, d)
+	if i, d := operators.EventTimeColumn(both); i != 3 || d != time.Minute { // the last mark, as Spark
+		t.Errorf("EventTimeColumn after marking ts2 = %d, %s; want 3, 1m", i, d)
 	}
 }
 
@@ -295,5 +295,33 @@ func TestWithWatermarkAverageOverflow(t *testing.T) {
 				t.Errorf("min, max, avg, count (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestSecondWatermarkColumn: as Spark's EventTimeWatermark, a WithWatermark on another column
+// makes that column the event time: the earlier column loses its mark (keeping its other
+// metadata), so the stateful operators use the last marked column.
+func TestSecondWatermarkColumn(t *testing.T) {
+	in := arrow.NewSchema([]arrow.Field{
+		{Name: "ts", Type: &arrow.TimestampType{Unit: arrow.Millisecond}, Nullable: true,
+			Metadata: arrow.NewMetadata([]string{"origin"}, []string{"kinesis"})},
+		{Name: "ts2", Type: &arrow.TimestampType{Unit: arrow.Millisecond}, Nullable: true},
+	}, nil)
+	first, err := operators.WithWatermark("ts", 5*time.Second).OutputSchema(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idx, d := operators.EventTimeColumn(first); idx != 0 || d != 5*time.Second {
+		t.Fatalf("after one WithWatermark: column %d, delay %s", idx, d)
+	}
+	second, err := operators.WithWatermark("ts2", time.Second).OutputSchema(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idx, d := operators.EventTimeColumn(second); idx != 1 || d != time.Second {
+		t.Errorf("after a second WithWatermark on ts2: column %d, delay %s; want ts2 (1), 1s", idx, d)
+	}
+	if md := second.Field(0).Metadata; md.FindKey(operators.WatermarkDelayKey) >= 0 || md.FindKey("origin") < 0 {
+		t.Errorf("ts keeps metadata %v; want its mark removed and its other metadata kept", md)
 	}
 }

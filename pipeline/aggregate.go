@@ -15,8 +15,11 @@ import (
 // Event time works as in Spark. WithWatermark marks a timestamp column as the event time and
 // sets how late rows may arrive: after each batch the watermark becomes the largest event time
 // seen minus the delay (the smallest over several WithWatermark), and it only moves forward.
-// Stateful operators then drop rows whose event time is at or before the watermark (counted
-// in progress as numRowsDroppedByWatermark) and evict the state they no longer need. When the
+// Stateful operators then drop the rows that are late (counted in progress as
+// numRowsDroppedByWatermark) and evict the state they no longer need. A row is late, as in
+// Spark, when its group's event-time key is at or before the watermark: for an aggregation over
+// a Window, when the window's end is (a row a little behind the watermark still counts in a
+// window that is open); for DropDuplicates and other keys, when its event time is. When the
 // watermark moves and no new data arrives, a batch without data still runs so that windows can
 // close (Spark's no-data batches).
 //
@@ -43,6 +46,11 @@ func (s *Stream) Window(timeCol string, size time.Duration, slide ...time.Durati
 	case 0:
 	case 1:
 		sl = slide[0]
+		if sl == 0 { // operators.Window reads 0 as "tumbling"; Spark refuses a zero slide
+			n := &node{kind: operatorNode, parents: []*node{s.n}, op: operators.Window(timeCol, size, 0, s.options())}
+			n.err = errors.New("Window: the slide duration must be greater than 0 (leave it out for tumbling windows)")
+			return s.with(n)
+		}
 	default:
 		n := &node{kind: operatorNode, parents: []*node{s.n}, op: operators.Window(timeCol, size, 0, s.options())}
 		n.err = errors.New("Window: give at most one slide duration")
@@ -78,13 +86,15 @@ func (g *GroupedStream) Agg(aggs ...Agg) *Stream {
 	return g.s.transformNew(func() operators.Operator { return operators.Aggregate(g.keys, aggs, g.s.options()) })
 }
 
-// Count counts the rows of each group, in the column "count".
-func (g *GroupedStream) Count() *Stream { return g.Agg(Count("*")) }
+// Count counts the rows of each group, in the column "count" (as Spark's
+// groupBy(...).count(); Agg(Count("*")) names it "count(1)", as Spark's agg(count("*"))).
+func (g *GroupedStream) Count() *Stream { return g.Agg(Count("*").As("count")) }
 
 // Agg is one aggregate; see GroupedStream.Agg.
 type Agg = operators.Agg
 
-// Count counts the rows of a group ("*") or the non-null values of a CEL expression.
+// Count counts the rows of a group ("*", in the column "count(1)" as Spark names count("*"))
+// or the non-null values of a CEL expression (in "count(expr)").
 func Count(expr string) Agg { return operators.Count(expr) }
 
 // Sum adds up the non-null values of a numeric expression: an int64 for integers (overflow

@@ -239,6 +239,9 @@ type node struct {
 	mk func() operators.Operator
 	// problems found while building (reported by Start)
 	err error
+	// unchecked: the operator's OutputSchema failed at Start, or that of an operator before it
+	// (set by walkSchemas on the query's copy of the graph)
+	unchecked bool
 }
 
 func (s *Stream) with(n *node) *Stream { return &Stream{p: s.p, n: n} }

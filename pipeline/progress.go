@@ -34,8 +34,8 @@ type StateOperatorProgress struct {
 	// CommitTimeMs is how long writing the state to the checkpoint took.
 	CommitTimeMs    int64 `json:"commitTimeMs"`
 	MemoryUsedBytes int64 `json:"memoryUsedBytes"`
-	// NumRowsDroppedByWatermark counts the input rows dropped as late: their event time was at
-	// or before the watermark.
+	// NumRowsDroppedByWatermark counts the input rows dropped as late: their group's event-time
+	// key (a window's end, or the event time itself) was at or before the watermark.
 	NumRowsDroppedByWatermark int64            `json:"numRowsDroppedByWatermark"`
 	CustomMetrics             map[string]int64 `json:"customMetrics,omitempty"`
 }

@@ -383,6 +383,10 @@ func TestWindowedAppendWithWatermark(t *testing.T) {
 
 			src := newScript(chunks)
 			col := newCollector()
+			var slides []time.Duration // none for tumbling windows
+			if tc.slide > 0 {
+				slides = append(slides, tc.slide)
+			}
 			var progress []pipeline.QueryProgress
 			var pmu sync.Mutex
 			p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)),
@@ -393,7 +397,7 @@ func TestWindowedAppendWithWatermark(t *testing.T) {
 				}}))
 			defer p.Close(context.Background())
 			q, err := p.ReadStream().Source(src).Load().
-				WithWatermark("ts", tc.delay).Window("ts", tc.size, tc.slide).
+				WithWatermark("ts", tc.delay).Window("ts", tc.size, slides...).
 				GroupBy("window").Agg(pipeline.Count("*")).
 				WriteStream().OutputMode("append").ForeachBatch(col.fn).
 				Option("checkpointLocation", filepath.Join(t.TempDir(), "cp")).
@@ -416,7 +420,7 @@ func TestWindowedAppendWithWatermark(t *testing.T) {
 					if _, dup := got[s]; dup {
 						t.Fatalf("window %v emitted twice", w)
 					}
-					got[s] = int64(row["count"].(float64))
+					got[s] = int64(row["count(1)"].(float64))
 				}
 			}
 			if diff := cmp.Diff(ref.emitted, got); diff != "" {
@@ -543,6 +547,7 @@ func TestStatefulValidation(t *testing.T) {
 		{"dedup after aggregation", src().GroupBy("word").Count().DropDuplicates("word").WriteStream().OutputMode("update"), "deduplicate before aggregating"},
 		{"unknown group column", src().GroupBy("nope").Count().WriteStream().OutputMode("update"), "nope"},
 		{"watermark on a string", src().WithWatermark("word", time.Second).WriteStream(), "word"},
+		{"zero slide", src().WithWatermark("ts", time.Second).Window("ts", time.Second, 0).GroupBy("window").Count().WriteStream().OutputMode("update"), "the slide duration must be greater than 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := tc.w.ForeachBatch(nop).Start(context.Background())
@@ -611,7 +616,7 @@ func TestGlobalAggregationOverUnion(t *testing.T) {
 					t.Errorf("min(word) of group %s is %v", k, r["first_word"])
 				}
 			}
-			got[k] = r["count"].(float64)
+			got[k] = r["count(1)"].(float64)
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("keyed=%t: final counts (-want +got):\n%s", keyed, diff)

@@ -58,6 +58,10 @@ func (o *onError) Process(_ context.Context, in arrow.RecordBatch, emit operator
 func (s *Stream) options() operators.Options {
 	for n := s.n; n != nil; {
 		if oe, ok := n.op.(*onError); ok && n.kind == operatorNode {
+			if oe.policy.Validate() != nil {
+				// The OnError stage reports the bad policy; the transforms do not repeat it.
+				return operators.Options{OnError: operators.FailBatch()}
+			}
 			return operators.Options{OnError: oe.policy}
 		}
 		if len(n.parents) == 0 {
@@ -72,7 +76,8 @@ func (s *Stream) options() operators.Options {
 //
 //	events.Filter(`size(data) > 100 && partitionKey.startsWith("eu-")`)
 //
-// A null condition drops the row.
+// A null condition drops the row. Under ErrorColumn, a row that carries an error (from an
+// earlier transform) is kept whatever its condition, so it reaches the sink.
 func (s *Stream) Filter(condition string) *Stream {
 	return s.transformNew(func() operators.Operator { return operators.Filter(condition, s.options()) })
 }
@@ -85,8 +90,10 @@ func (s *Stream) Where(condition string) *Stream { return s.Filter(condition) }
 //
 //	events.Select("partitionKey", `string(data) AS body`, "size(data) AS bytes")
 //
-// Columns are passed through without copying. An expression's column is named by its AS, or by
-// its text.
+// Columns are passed through without copying. A column name may be given in backticks
+// ("`my col`"), as may an AS name that is not an identifier ("AS `1st`"). An expression's
+// column is named by its AS, or by its text. Unlike Spark, two output columns may not have the
+// same name: Start reports it. See operators.Select.
 func (s *Stream) Select(items ...string) *Stream {
 	return s.transformNew(func() operators.Operator { return operators.Select(items, s.options()) })
 }
@@ -121,7 +128,9 @@ func (s *Stream) Cast(col, typ string) *Stream {
 //
 //	lines.Explode("word", `line.split(" ")`)
 //
-// Rows whose list is null or empty produce nothing.
+// Rows whose list is null or empty produce nothing, except, under ErrorColumn, a row that
+// carries an error, which is kept once with a null element. Rows with long lists are emitted
+// in several batches; see operators.Explode.
 func (s *Stream) Explode(name, listExpr string) *Stream {
 	return s.transformNew(func() operators.Operator { return operators.Explode(name, listExpr, s.options()) })
 }

@@ -281,3 +281,31 @@ func TestTransformsMapExplode(t *testing.T) {
 		t.Errorf("Explain:\n%s", q.Explain())
 	}
 }
+
+// TestTransformsErrorRowsReachSink: under ErrorColumn, a row that failed in one transform is
+// not dropped by a later Filter (whose condition is null for it) or Explode.
+func TestTransformsErrorRowsReachSink(t *testing.T) {
+	mem := testkit.CheckedAlloc(t)
+	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
+	defer p.Close(context.Background())
+	q, err := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "3").Load().
+		OnError(pipeline.ErrorColumn("e")).WithColumn("x", "10/value").Filter("x > 0").
+		Explode("w", "x > 5 ? [x] : []").
+		WriteStream().Format("memory").QueryName("carried").Trigger(pipeline.AvailableNow()).
+		Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := await(t, q); err != nil {
+		t.Fatal(err)
+	}
+	table, _ := p.MemoryTable("carried")
+	var got []string
+	for _, row := range table.Rows() {
+		got = append(got, fmt.Sprint(row["value"], " ", row["w"], " ", row["e"]))
+	}
+	want := []string{`0 <nil> "10/value" (at 1:3): division by zero`, "1 10 <nil>"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

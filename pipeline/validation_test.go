@@ -164,3 +164,48 @@ func TestExplain(t *testing.T) {
 	}
 	golden.Check(t, "explain.golden", got)
 }
+
+// TestValidationNoSpuriousProblems: each problem is reported once, by the stage that has it.
+func TestValidationNoSpuriousProblems(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		build func(*pipeline.Stream) *pipeline.Stream
+		want  []string
+	}{
+		{"aggregation after ErrorColumn, with a watermark", func(s *pipeline.Stream) *pipeline.Stream {
+			return s.WithWatermark("timestamp", 0).OnError(pipeline.ErrorColumn("err")).GroupBy("timestamp").Count()
+		}, []string{"an aggregation cannot keep the rows that fail in an error column"}},
+		{"empty error column", func(s *pipeline.Stream) *pipeline.Stream {
+			return s.OnError(pipeline.ErrorColumn("")).WithColumn("x", "10/value")
+		}, []string{`OnError(ErrorColumn("")): ErrorColumn: the column name is empty`}},
+		{"nil side output", func(s *pipeline.Stream) *pipeline.Stream {
+			return s.OnError(pipeline.SideOutput(nil)).Filter("value > 0")
+		}, []string{"OnError(SideOutput(nil)): SideOutput: the function is nil"}},
+		{"side output and _error", func(s *pipeline.Stream) *pipeline.Stream {
+			side := pipeline.SideOutput(func(context.Context, arrow.RecordBatch) error { return nil })
+			return s.WithColumn("_error", `"mine"`).OnError(side).WithColumn("x", "10/value")
+		}, []string{`WithColumn(x = 10/value): the stream has a column named "_error"`}},
+		{"invalid alias", func(s *pipeline.Stream) *pipeline.Stream {
+			return s.Select("value AS 1bad")
+		}, []string{"invalid alias \"1bad\": an alias is a name of letters, digits and _ not starting with a digit, or any name in backticks (AS `1bad`)"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := pipeline.New()
+			defer p.Close(context.Background())
+			s := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "3").Load()
+			_, err := tt.build(s).WriteStream().Format("console").Trigger(pipeline.AvailableNow()).Start(context.Background())
+			var ve *pipeline.ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("Start: %v; want a ValidationError", err)
+			}
+			if len(ve.Problems) != len(tt.want) {
+				t.Errorf("%d problems; want %d: %v", len(ve.Problems), len(tt.want), err)
+			}
+			for i, w := range tt.want {
+				if i < len(ve.Problems) && !strings.Contains(ve.Problems[i].Error(), w) {
+					t.Errorf("problem %d: %v; want %q", i+1, ve.Problems[i], w)
+				}
+			}
+		})
+	}
+}

@@ -301,7 +301,11 @@ func (w *DataStreamWriter) resolve() (*plan, error) {
 		}
 		pl.mode = m
 	}
-	probs = append(probs, checkOutputMode(pl)...)
+	if !aggregationUnchecked(pl) {
+		// Without a checked aggregation its event-time key is unknown: the problem already
+		// reported is the one to fix, not a missing watermark.
+		probs = append(probs, checkOutputMode(pl)...)
+	}
 	if om, ok := pl.sink.(sinks.OutputModes); ok && pl.mode != "" && !om.SupportsOutputMode(pl.mode) {
 		probs = append(probs, fmt.Errorf("sink %s does not support output mode %s", pl.sinkDesc, pl.mode))
 	}
@@ -331,6 +335,17 @@ func (w *DataStreamWriter) resolve() (*plan, error) {
 	return pl, nil
 }
 
+// aggregationUnchecked reports whether a streaming aggregation of pl could not be checked
+// (its OutputSchema failed, or an operator before it did).
+func aggregationUnchecked(pl *plan) bool {
+	for _, sp := range pl.stateful {
+		if sp.op.StateKind() == operators.Aggregation && sp.node.unchecked {
+			return true
+		}
+	}
+	return false
+}
+
 // walkSchemas computes the schema of every node from the sink's node root up to the sources,
 // checking every operator and union on the way and adding their problems to probs. source
 // gives a source node's schema; skip says an operator is not to be checked yet.
@@ -354,6 +369,7 @@ func walkSchemas(root *node, probs *[]error, source func(*node) *arrow.Schema, s
 			in := visit(n.parents[0])
 			if failed[n.parents[0]] {
 				failed[n] = true
+				n.unchecked = true
 				break
 			}
 			if n.op == nil || (skip != nil && skip(n, in)) {
@@ -361,6 +377,7 @@ func walkSchemas(root *node, probs *[]error, source func(*node) *arrow.Schema, s
 			}
 			s, err := n.op.OutputSchema(in)
 			failed[n] = err != nil && s == nil // a schema given with the error is checked on
+			n.unchecked = err != nil
 			if j, ok := err.(interface{ Unwrap() []error }); ok {
 				for _, e := range j.Unwrap() { // list each problem on its own, named
 					*probs = addProblem(*probs, fmt.Errorf("%s: %w", n.op.Name(), e))

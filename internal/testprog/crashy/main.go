@@ -71,7 +71,7 @@ func run(cp, out, rps, perBatch string, availableNow bool, query string) error {
 		}
 		in := p.ReadStream().Format("rate-micro-batch").
 			Option("rowsPerBatch", perBatch).Option("numPartitions", "3").Option("advanceMillisPerBatch", "1000").Load()
-		aggs := []pipeline.Agg{pipeline.Count("*"), pipeline.Sum("value"), pipeline.Min("value").As("min"), pipeline.Max("value").As("max")}
+		aggs := []pipeline.Agg{pipeline.Count("*").As("count"), pipeline.Sum("value"), pipeline.Min("value").As("min"), pipeline.Max("value").As("max")}
 		switch query {
 		case "update", "complete":
 			w = in.GroupBy("value % 37 AS key").Agg(aggs...).WriteStream().OutputMode(query)
