@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -57,6 +58,10 @@ type Dir struct {
 // left by an interrupted write are removed by Lock, once it holds the lock: before that they
 // may belong to a write in flight of the query that holds it.
 func NewDir(path string) (*Dir, error) {
+	path, err := LocalPath(path)
+	if err != nil {
+		return nil, err
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
@@ -172,4 +177,32 @@ func (d *Dir) Lock(context.Context) (io.Closer, error) {
 	}
 	d.removeTemporaryFiles()
 	return l, nil
+}
+
+// LocalPath returns the local directory a checkpoint location names: a path, or a file: URL
+// (file:///tmp/cp or file:/tmp/cp, as Spark's Hadoop paths). A location with another scheme
+// (s3://, hdfs://...) is an error: only local checkpoints are supported, and such a location
+// would otherwise be read as a relative directory named like the scheme.
+func LocalPath(location string) (string, error) {
+	scheme, rest, ok := strings.Cut(location, ":")
+	if !ok || strings.ContainsAny(scheme, `/\.`) || len(scheme) < 2 {
+		return location, nil // no scheme (a Windows drive letter is one character)
+	}
+	if !strings.EqualFold(scheme, "file") {
+		if strings.HasPrefix(rest, "//") {
+			return "", fmt.Errorf("checkpoint: location %q: the %s:// scheme is not supported; give a local directory (or a file:// URL)", location, scheme)
+		}
+		return location, nil // a relative path with a colon in its first segment
+	}
+	u, err := url.Parse(location)
+	if err != nil {
+		return "", fmt.Errorf("checkpoint: location %q: %w", location, err)
+	}
+	if u.Host != "" && u.Host != "localhost" {
+		return "", fmt.Errorf("checkpoint: location %q: a file URL must name a local path (file:///dir), not host %q", location, u.Host)
+	}
+	if u.Path == "" {
+		return "", fmt.Errorf("checkpoint: location %q names no directory", location)
+	}
+	return filepath.FromSlash(u.Path), nil
 }

@@ -469,3 +469,34 @@ func TestDirLockReleasedWhenHolderDies(t *testing.T) {
 	}
 	c.Close()
 }
+
+// TestLocalPath: a checkpoint location is a local path or a file: URL (as Spark's Hadoop paths);
+// another scheme is refused rather than read as a relative directory named "s3:".
+func TestLocalPath(t *testing.T) {
+	for _, tt := range []struct{ in, want, err string }{
+		{"/tmp/cp", "/tmp/cp", ""},
+		{"rel/cp", "rel/cp", ""},
+		{"file:///tmp/cp", "/tmp/cp", ""},
+		{"file:/tmp/cp", "/tmp/cp", ""},
+		{"FILE://localhost/tmp/cp", "/tmp/cp", ""},
+		{"file://host/tmp/cp", "", `not host "host"`},
+		{"s3://bucket/cp", "", "the s3:// scheme is not supported"},
+		{"hdfs://nn/cp", "", "the hdfs:// scheme is not supported"},
+	} {
+		got, err := checkpoint.LocalPath(tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("LocalPath(%q) = %q, %v; want an error containing %q", tt.in, got, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("LocalPath(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+	dir := t.TempDir()
+	d, err := checkpoint.NewDir("file://" + dir)
+	if err != nil || d.Path() != dir {
+		t.Errorf("NewDir(file://%s) = %v, %v", dir, d, err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/sluicedev/sluice/checkpoint"
 	"github.com/sluicedev/sluice/internal/awsauth"
 	"github.com/sluicedev/sluice/optspec"
 )
@@ -156,7 +157,7 @@ func commonOptions() []optspec.Option[Options] {
 	awsSpecs := awsauth.Specs(auth, (*Options).awsFields)
 	return slices.Concat([]optspec.Option[Options]{
 		{Key: "path", Type: "path or s3:// URL", Required: true,
-			Doc: "Output directory: a local directory, or s3://bucket/prefix.",
+			Doc: "Output directory: a local directory (or a file:///dir URL), or s3://bucket/prefix.",
 			Set: func(o *Options, v string) error {
 				if _, err := parsePath(v); err != nil {
 					return err
@@ -275,6 +276,13 @@ func parsePath(p string) (location, error) {
 			prefix += "/"
 		}
 		return location{bucket: bucket, prefix: prefix}, nil
+	}
+	if strings.HasPrefix(lower, "file:") { // file:///dir or file:/dir, as Spark's Hadoop paths
+		local, err := checkpoint.LocalPath(p)
+		if err != nil {
+			return location{}, errors.New(strings.TrimPrefix(err.Error(), "checkpoint: location "))
+		}
+		return location{local: local}, nil
 	}
 	if i := strings.Index(p, "://"); i > 0 && !strings.ContainsAny(p[:i], `/\`) {
 		return location{}, fmt.Errorf("scheme %q is not supported: give a local directory or s3://bucket/prefix", p[:i+3])

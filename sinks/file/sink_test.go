@@ -524,6 +524,8 @@ func TestOptions(t *testing.T) {
 		{"json codec", "json", map[string]string{"path": "/x", "compression": "snappy"}, []string{`must be one of none, gzip`}},
 		{"json has no rowGroupSize", "json", map[string]string{"path": "/x", "rowGroupSize": "1mb"}, []string{`option "rowGroupSize": unknown option`}},
 		{"bad path", "parquet", map[string]string{"path": "hdfs://nn/x"}, []string{`scheme "hdfs://" is not supported`}},
+		{"file URL", "parquet", map[string]string{"path": "file:///tmp/x"}, nil},
+		{"file URL of a host", "parquet", map[string]string{"path": "file://nn/tmp/x"}, []string{`a file URL must name a local path (file:///dir), not host "nn"`}},
 		{"bad bucket", "parquet", map[string]string{"path": "s3://B/x"}, []string{`bucket "B" is not a valid S3 bucket name`}},
 		{"partitionBy twice", "parquet", map[string]string{"path": "/x", "partitionBy": "a,a"}, []string{`column "a" is listed twice`}},
 		{"S3 settings on a local path", "parquet", map[string]string{"path": "/x", "region": "us-east-1"}, []string{`is a local directory, but S3 settings are given (region)`}},
