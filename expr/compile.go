@@ -141,6 +141,9 @@ func hint(se *schemaEnv, msg string) string {
 		if strings.Contains(msg, ", null)") || strings.Contains(msg, "(null, ") {
 			return "; test for null with isNull(x) or isNotNull(x)"
 		}
+		if args, ok := overloadArgs(msg); ok && len(args) == 2 && numericType[args[0]] && numericType[args[1]] {
+			return "; == and != compare numbers of one type in CEL (unlike <, >): write 10.0 for a double, 10 for an int, or convert with double(...), int(...)"
+		}
 	}
 	return ""
 }
@@ -152,4 +155,21 @@ func (p *Program) sourceOf(e ast.Expr) string {
 		return fmt.Sprintf("expression %d: %v", e.ID(), err)
 	}
 	return s
+}
+
+// numericType holds CEL's numeric type names.
+var numericType = map[string]bool{"int": true, "uint": true, "double": true}
+
+// overloadArgs returns the argument types of cel-go's "found no matching overload for 'f'
+// applied to '(a, b)'" message.
+func overloadArgs(msg string) ([]string, bool) {
+	_, rest, ok := strings.Cut(msg, "applied to '(")
+	if !ok {
+		return nil, false
+	}
+	list, _, ok := strings.Cut(rest, ")'")
+	if !ok {
+		return nil, false
+	}
+	return strings.Split(list, ", "), true
 }

@@ -38,7 +38,8 @@
 // error.
 //
 // The environment has CEL's standard library, the strings extension (split, lowerAscii,
-// replace, trim, join...), ordering across numeric types (d > 1 for a double d) and these
+// replace, trim, join...), ordering across numeric types (d > 1 for a double d; equality is
+// not: d == 1 is a compile error that says so, write d == 1.0 or int(d) == 1) and these
 // additions:
 //
 //	isNull(x), isNotNull(x)           test for null (x == null does not type-check)

@@ -319,6 +319,7 @@ func TestCompileErrors(t *testing.T) {
 		{`approximateArrivalTimestamp > timestamp("yesterday")`, 1, 41},
 		{`optional.of(1) == optional.of(1)`, 1, 12},
 		{``, 1, 1},
+		{`size(data) == 100.0`, 1, 12},
 	}
 	env := expr.NewEnv()
 	var b strings.Builder
