@@ -3,6 +3,7 @@ package expr_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -681,6 +682,42 @@ func TestTimeRange(t *testing.T) {
 		got := both(t, p, rec)
 		if !strings.HasPrefix(got[0], tc.want0) || got[1] != tc.want1 {
 			t.Errorf("%s: got %q; want %q, %q", tc.src, got, tc.want0, tc.want1)
+		}
+	}
+}
+
+// TestSlicedMaps: a batch that is a slice of a larger one (as Filter emits when the rows kept
+// are contiguous) reads its map values at its own rows, in both evaluations.
+func TestSlicedMaps(t *testing.T) {
+	mem := checkedAlloc(t)
+	m := arrow.MapOf(arrow.BinaryTypes.String, arrow.BinaryTypes.String)
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "v", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "m", Type: m, Nullable: true},
+		{Name: "sm", Type: arrow.StructOf(arrow.Field{Name: "m", Type: m, Nullable: true}), Nullable: true},
+	}, nil)
+	var rows []string
+	for i := range 6 {
+		rows = append(rows, fmt.Sprintf(`{"v": %d, "m": [{"key": "a", "value": "c%d"}, {"key": "b", "value": "x"}], "sm": {"m": [{"key": "a", "value": "s%d"}]}}`, i, i, i))
+	}
+	full := batchOf(t, mem, schema, "["+strings.Join(rows, ",")+"]")
+	defer full.Release()
+	batch := full.NewSlice(3, 6)
+	defer batch.Release()
+	for _, tc := range []struct {
+		src  string
+		want []string
+	}{
+		{`m["a"]`, []string{"c3", "c4", "c5"}},
+		{`size(m)`, []string{"2", "2", "2"}},
+		{`sm.m["a"] + string(v)`, []string{"s33", "s44", "s55"}},
+	} {
+		p, err := expr.NewEnv().Compile(schema, tc.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tc.want, both(t, p, batch)); diff != "" {
+			t.Errorf("%s on rows 3..5 (-want +got):\n%s", tc.src, diff)
 		}
 	}
 }

@@ -137,13 +137,13 @@ func newReader(arr arrow.Array, path string, prov *structProvider) (reader, erro
 		if err != nil {
 			return nil, err
 		}
-		offs := a.Offsets()
 		return func(i int) ref.Val {
 			if a.IsNull(i) {
 				return nullVal
 			}
-			m := make(map[ref.Val]ref.Val, offs[i+1]-offs[i])
-			for j := offs[i]; j < offs[i+1]; j++ {
+			start, end := a.ValueOffsets(i) // of a slice too (Offsets() is not shifted)
+			m := make(map[ref.Val]ref.Val, end-start)
+			for j := start; j < end; j++ {
 				m[keys(int(j))] = items(int(j))
 			}
 			return types.NewRefValMap(types.DefaultTypeAdapter, m)
