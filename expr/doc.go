@@ -44,10 +44,16 @@
 //
 //	isNull(x), isNotNull(x)           test for null (x == null does not type-check)
 //	b.contains(b"..."), startsWith, endsWith on bytes; b.matches("re") on bytes
-//	x.cast("string")                  Spark's cast: string(x); also "binary", "int",
-//	                                  "bigint", "double", "float", "boolean", "timestamp"
-//	                                  (CEL's conversions; operators.Cast has Spark's rules
-//	                                  for strings: trimming, Spark's timestamp forms)
+//	x.cast("string")                  Spark's cast to string: bytes kept as they are,
+//	                                  doubles as "1.0E10", timestamps as "2024-03-01 12:00:00"
+//	                                  (UTC); also "binary", "bigint" (or "long"), "int"
+//	                                  ("integer"), "smallint" ("short"), "tinyint" ("byte"),
+//	                                  "double", "float" ("real"), "boolean" ("bool"),
+//	                                  "timestamp": CEL's conversions, with the Spark type's
+//	                                  range checked (int, smallint, tinyint: a row error
+//	                                  beyond it) and float's precision; operators.Cast has
+//	                                  Spark's rules for strings (trimming, Spark's timestamp
+//	                                  forms) and dates
 //
 // Registered Go functions (see Func) take other names: a function named like any of these
 // built-in functions or macros (contains, size, split, timestamp, has, isNull...) is an error.

@@ -218,7 +218,7 @@ var castMacro = cel.ReceiverMacro("cast", 1, func(eh parser.ExprHelper, target a
 	}
 	fns, ok := castTargets[strings.ToLower(string(name))]
 	if !ok {
-		return nil, eh.NewError(arg.ID(), "cast: unknown type "+string(name)+" (want string, binary, bigint, int, smallint, tinyint, double, float, boolean or timestamp)")
+		return nil, eh.NewError(arg.ID(), "cast: unknown type "+string(name)+" (want string, binary, bigint, int, smallint, tinyint, double, float, boolean or timestamp, or the aliases long, integer, short, byte, real, bool, bytes; dates and decimals need operators.Cast)")
 	}
 	call := target
 	for _, fn := range fns {

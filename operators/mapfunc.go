@@ -27,7 +27,8 @@ import (
 // float64 from float32 or from any integer column (as Spark's encoders upcast), string and
 // []byte from string or binary. Out's fields become the output columns, in order; a nil pointer
 // or nil []byte is a null; a time.Time becomes a UTC microsecond timestamp, and one outside
-// that range (beyond about 290,000 years from 1970) fails its row.
+// that range (beyond about 290,000 years from 1970) fails its row. Under ErrorColumn every
+// output column is nullable, as a failed row's values are null.
 //
 // The mapping is built once per input schema from reflection, and rows are read and written
 // through precomputed field offsets: there is no reflection per row. An In field without a
@@ -55,7 +56,9 @@ func Map[In, Out any](name string, fn func(ctx context.Context, in In) (Out, err
 	if m.err == nil {
 		fields := make([]arrow.Field, len(m.out))
 		for i, f := range m.out {
-			fields[i] = arrow.Field{Name: f.column, Type: f.arrowType(), Nullable: f.ptr || f.kind == kBytes}
+			// Under ErrorColumn a failed row's values are null, so every column may be.
+			nullable := f.ptr || f.kind == kBytes || o.OnError.errorColumn() != ""
+			fields[i] = arrow.Field{Name: f.column, Type: f.arrowType(), Nullable: nullable}
 		}
 		m.base = arrow.NewSchema(fields, nil)
 		m.outSchema, m.err = withErrorSchema(m.base, o.OnError)

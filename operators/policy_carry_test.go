@@ -228,6 +228,17 @@ func TestMapTimeOutOfRange(t *testing.T) {
 	if diff := cmp.Diff(want, out.rows); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
+	// The failed rows' values are null: under ErrorColumn every output column is nullable, or a
+	// sink would read the nulls of a non-nullable column as zero values.
+	s, err := op.OutputSchema(in.Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range s.Fields() {
+		if !f.Nullable {
+			t.Errorf("output column %s is not nullable under ErrorColumn", f.Name)
+		}
+	}
 }
 
 // Select: a column name in backticks, an invalid alias, duplicate names.

@@ -358,11 +358,14 @@ func WithColumnRenamed(existing, newName string) Operator {
 // A row's error names the column, the type and the value: `cast n to int: "0x10" is not a
 // base-10 integer`.
 //
-// Inside expressions, x.cast("type") is CEL's conversion (string(x), int(x), timestamp(x)...;
-// see package expr), which agrees with this operator on valid values in CEL's own formats
+// Inside expressions, x.cast("type") is CEL's conversion (int(x), double(x), timestamp(x)...;
+// see package expr) with Spark's range checks for int, smallint and tinyint, float's precision
+// for float, and Spark's text for doubles and timestamps cast to string ("1.0E10",
+// "2024-03-01 12:00:00"). It agrees with this operator on valid values in CEL's own formats
 // (integers as seconds to timestamp, base-10 strings to int, RFC 3339 strings to timestamp)
-// but is stricter on strings (no trimming, no Spark timestamp or boolean forms) and prints
-// doubles in CEL's form. Use this operator (or Stream.Cast) for Spark's string conversions.
+// but is stricter on strings (no trimming, no Spark timestamp or boolean forms) and has no
+// date or decimal types, which CEL lacks. Use this operator (or Stream.Cast) for Spark's
+// string conversions.
 func Cast(col, typ string, o Options) Operator {
 	return newProjection("Cast("+col+" AS "+typ+")", nil, o, true, func(in *arrow.Schema) ([]projItem, error) {
 		to, err := SparkType(typ)

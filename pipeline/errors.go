@@ -5,6 +5,11 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/sluicedev/sluice/operators"
+	"github.com/sluicedev/sluice/sources"
 )
 
 // ValidationError lists every problem Start found with a query before doing any I/O.
@@ -106,4 +111,39 @@ func batchError(id int64, stage string, err error) error {
 		stage, err = se.stage, se.err
 	}
 	return &BatchError{BatchID: id, Stage: stage, Err: err}
+}
+
+// recordKey returns the columns that identify a record of src (sources.RecordKeyer), or nil.
+func recordKey(src sources.Source) []string {
+	if k, ok := src.(sources.RecordKeyer); ok {
+		return k.RecordKey()
+	}
+	return nil
+}
+
+// identifyRow adds the record's key (for Kinesis, its shard and sequence number) to the
+// *operators.RowError a stage returned for its input in: the row's index in an Arrow batch says
+// little about where the record is. Other errors, and inputs without the key's columns, are
+// returned as they are.
+func identifyRow(in arrow.RecordBatch, err error, key []string) error {
+	re, ok := err.(*operators.RowError)
+	if !ok || len(key) == 0 || re.Err == nil || re.Row < 0 || re.Row >= int(in.NumRows()) {
+		return err
+	}
+	var parts []string
+	for _, name := range key {
+		idx := in.Schema().FieldIndices(name)
+		if len(idx) != 1 {
+			continue
+		}
+		if col, ok := in.Column(idx[0]).(*array.String); ok && col.IsValid(re.Row) {
+			parts = append(parts, name+" "+col.Value(re.Row))
+		}
+	}
+	if len(parts) == 0 {
+		return err
+	}
+	named := *re
+	named.Err = fmt.Errorf("record %s: %w", strings.Join(parts, ", "), re.Err)
+	return &named
 }

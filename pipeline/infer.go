@@ -252,7 +252,7 @@ type documentDecoder struct {
 	name   string
 	stage  string
 	column string
-	key    []string // columns that identify a record in errors (sources.Documents.RecordKey)
+	key    []string // columns that identify a record in errors (sources.RecordKeyer)
 	fields int
 	json   operators.Operator
 	last   atomic.Pointer[decodedLayout]
@@ -296,7 +296,7 @@ func newDocumentDecoder(src sources.Source, docs sources.Documents, schema *arro
 		name:   "JSON(" + docs.Column + ") of " + desc,
 		stage:  "source " + desc,
 		column: docs.Column,
-		key:    docs.RecordKey,
+		key:    recordKey(src),
 		fields: schema.NumFields(),
 		json:   operators.FromJSON(docs.Column, schema, operators.Options{OnError: policy}),
 	}, nil
@@ -359,35 +359,7 @@ func (d *documentDecoder) Process(ctx context.Context, in arrow.RecordBatch, emi
 		defer out.Release()
 		return emit(out)
 	})
-	return tagStage(d.stage, d.identify(in, err)) // errors of later stages are tagged already
-}
-
-// identify adds the record's key (shard and sequence number) to the error of a malformed
-// document: the row's index in a batch says little about where the record is.
-func (d *documentDecoder) identify(in arrow.RecordBatch, err error) error {
-	var re *operators.RowError
-	if len(d.key) == 0 || !errors.As(err, &re) || re.Row < 0 || re.Row >= int(in.NumRows()) {
-		return err
-	}
-	var parts []string
-	for _, name := range d.key {
-		idx := in.Schema().FieldIndices(name)
-		if len(idx) != 1 {
-			continue
-		}
-		if col, ok := in.Column(idx[0]).(*array.String); ok && col.IsValid(re.Row) {
-			parts = append(parts, name+" "+col.Value(re.Row))
-		}
-	}
-	if len(parts) == 0 || re.Err == nil {
-		return err
-	}
-	if err != error(re) { // wrapped: leave it
-		return err
-	}
-	named := *re
-	named.Err = fmt.Errorf("record %s: %w", strings.Join(parts, ", "), re.Err)
-	return &named
+	return tagStage(d.stage, identifyRow(in, err, d.key)) // errors of later stages are tagged already
 }
 
 // The inferred schema of source i is kept in the checkpoint's file sources/<i>/schema, so that

@@ -173,8 +173,9 @@ func (s *docSource) Read(_ context.Context, start, end sources.Offset, emit sour
 func (s *docSource) Commit(context.Context, sources.Offset) error { return nil }
 func (s *docSource) Close(context.Context) error                  { return nil }
 func (s *docSource) Documents() (sources.Documents, bool) {
-	return sources.Documents{Format: "json", Column: "body", Schema: s.schema, Infer: s.infer, RecordKey: []string{"key"}}, true
+	return sources.Documents{Format: "json", Column: "body", Schema: s.schema, Infer: s.infer}, true
 }
+func (s *docSource) RecordKey() []string { return []string{"key"} }
 func (s *docSource) InferSchema(_ context.Context, start sources.Offset) (*arrow.Schema, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -378,6 +379,15 @@ func TestDocumentsErrorPolicy(t *testing.T) {
 		_, _, err := runDocs(t, newDocsPipeline(t, pipeline.WithErrorPolicy(pipeline.ErrorColumn("err"))), &docSource{docs: docs}, withErr, t.TempDir(), nil)
 		if err == nil || !strings.Contains(err.Error(), `the JSON field "err" has the name of the error column`) {
 			t.Fatalf("error %v; want the clash refused", err)
+		}
+	})
+	t.Run("a transform's row error names the record", func(t *testing.T) {
+		good := []string{`{"id": 1}`, `{"id": 0}`, `{"id": 4}`}
+		_, _, err := runDocs(t, newDocsPipeline(t), &docSource{docs: good}, schema, t.TempDir(), func(s *pipeline.Stream) *pipeline.Stream {
+			return s.Filter("id >= 0").WithColumn("q", "100 / id")
+		})
+		if err == nil || !strings.Contains(err.Error(), `operator WithColumn(q = 100 / id): record key k1: expr "100 / id": row 1 (at 1:5): division by zero`) {
+			t.Fatalf("error %v; want the failed row named by its record key", err)
 		}
 	})
 	t.Run("SideOutput", func(t *testing.T) {

@@ -242,6 +242,11 @@ type node struct {
 	// unchecked: the operator's OutputSchema failed at Start, or that of an operator before it
 	// (set by walkSchemas on the query's copy of the graph)
 	unchecked bool
+	// unionNode: the schemas of its inputs and its own (the first input's names, nullable where
+	// any input is), set by walkSchemas when all are known; inputs that differ from it are
+	// conformed to it (see conformOp)
+	unionIn  []*arrow.Schema
+	unionOut *arrow.Schema
 }
 
 func (s *Stream) with(n *node) *Stream { return &Stream{p: s.p, n: n} }
@@ -329,7 +334,8 @@ func (k *keepSchema) OutputSchema(in *arrow.Schema) (*arrow.Schema, error) {
 
 // Union returns the rows of s and of every other stream (Spark's union: all rows, duplicates
 // kept, columns matched by position). All streams must come from the same Pipeline and have the
-// same column types; the result has s's column names.
+// same column types; the result has s's column names, and a column is nullable when it is in
+// any of the streams (the other streams' batches are relabelled, without copying).
 func (s *Stream) Union(others ...*Stream) *Stream {
 	n := &node{kind: unionNode, parents: []*node{s.n}}
 	for i, o := range others {

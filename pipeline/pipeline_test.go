@@ -16,6 +16,7 @@ import (
 	"github.com/sluicedev/sluice/internal/testkit"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sluicedev/sluice/checkpoint"
@@ -581,5 +582,50 @@ func TestCorruptLatestCommit(t *testing.T) {
 				t.Fatalf("Start: %v\nwant a CorruptError containing %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestUnionRelabels: as Spark's union, inputs whose column names or nullability differ are
+// matched by position: the result has the first input's names, and a column is nullable when
+// it is in any input; later operators see that schema.
+func TestUnionRelabels(t *testing.T) {
+	mem := testkit.CheckedAlloc(t)
+	ctx := context.Background()
+	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
+	defer p.Close(ctx)
+	rate := func(n string) *pipeline.Stream {
+		return p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", n).Load()
+	}
+	// value is not nullable; value + 10 is.
+	a := rate("3").Select("value AS x")
+	b := rate("2").Select("value + 10 AS y")
+	var schemas []string
+	var got []int64
+	var mu sync.Mutex
+	q, err := a.Union(b).Filter("x >= 0").WriteStream().
+		ForeachBatch(func(_ context.Context, rec arrow.RecordBatch, _ int64) error {
+			mu.Lock()
+			defer mu.Unlock()
+			schemas = append(schemas, rec.Schema().String())
+			col := rec.Column(0).(*array.Int64)
+			for i := range col.Len() {
+				got = append(got, col.Value(i))
+			}
+			return nil
+		}).Option("checkpointLocation", t.TempDir()).Trigger(pipeline.AvailableNow()).Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := await(t, q); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if diff := cmp.Diff([]int64{0, 1, 2, 10, 11}, got); diff != "" {
+		t.Errorf("union (-want +got):\n%s", diff)
+	}
+	for _, s := range schemas {
+		if !strings.Contains(s, "x: type=int64, nullable") {
+			t.Errorf("batch schema %s; want x, nullable", s)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -753,12 +754,20 @@ type router struct {
 	write operators.Emit
 	byOp  map[operators.Operator]*statefulPlan
 	fan   map[*statefulPlan]operators.Emit
+	key   []string // columns that identify a record in row errors: of every source
 }
 
 func newRouter(ctx context.Context, pl *plan, write operators.Emit) *router {
 	r := &router{ctx: ctx, write: write, byOp: map[operators.Operator]*statefulPlan{}, fan: map[*statefulPlan]operators.Emit{}}
 	for _, sp := range pl.stateful {
 		r.byOp[sp.op] = sp
+	}
+	for _, sp := range pl.paths {
+		for _, k := range recordKey(sp.source) {
+			if !slices.Contains(r.key, k) {
+				r.key = append(r.key, k)
+			}
+		}
 	}
 	return r
 }
@@ -771,7 +780,7 @@ func (r *router) chain(ops []operators.Operator) operators.Emit {
 			end = r.fanout(sp)
 		}
 	}
-	return chainEmit(r.ctx, ops, end)
+	return chainEmit(r.ctx, ops, end, r.key)
 }
 
 // fanout returns the Emit of a stateful operator's output: every route after it.
@@ -798,14 +807,15 @@ func (r *router) fanout(sp *statefulPlan) operators.Emit {
 	return e
 }
 
-// chainEmit composes operators into one Emit ending in final.
-func chainEmit(ctx context.Context, chain []operators.Operator, final operators.Emit) operators.Emit {
+// chainEmit composes operators into one Emit ending in final. A row error of an operator names
+// the record by the key columns (see identifyRow) when its input has them.
+func chainEmit(ctx context.Context, chain []operators.Operator, final operators.Emit, key []string) operators.Emit {
 	emit := final
 	for i := len(chain) - 1; i >= 0; i-- {
 		op, next := chain[i], emit
 		stage := "operator " + op.Name()
 		emit = func(rec arrow.RecordBatch) error {
-			return guard(stage, func() error { return op.Process(ctx, rec, next) })
+			return guard(stage, func() error { return identifyRow(rec, op.Process(ctx, rec, next), key) })
 		}
 	}
 	return emit

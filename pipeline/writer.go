@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/sluicedev/sluice/arrowbatch"
 	"github.com/sluicedev/sluice/checkpoint"
@@ -232,7 +234,11 @@ func (w *DataStreamWriter) resolve() (*plan, error) {
 			}
 			walk(n.parents[0], append([]operators.Operator{n.op}, below...))
 		case unionNode:
-			for _, par := range n.parents {
+			for i, par := range n.parents {
+				if n.unionOut != nil && !n.unionIn[i].Equal(n.unionOut) {
+					walk(par, append([]operators.Operator{&conformOp{schema: n.unionOut}}, below...))
+					continue
+				}
 				walk(par, below)
 			}
 		}
@@ -387,8 +393,11 @@ func walkSchemas(root *node, probs *[]error, source func(*node) *arrow.Schema, s
 			}
 			out = s
 		case unionNode:
+			ins := make([]*arrow.Schema, len(n.parents))
+			ok := true
 			for i, par := range n.parents {
 				s := visit(par)
+				ins[i] = s
 				if failed[par] {
 					failed[n] = true
 				}
@@ -398,7 +407,12 @@ func walkSchemas(root *node, probs *[]error, source func(*node) *arrow.Schema, s
 				}
 				if err := unionCompatible(out, s); err != nil {
 					*probs = addProblem(*probs, fmt.Errorf("Union: input %d: %w", i+1, err))
+					ok = false
 				}
+			}
+			n.unionIn, n.unionOut = nil, nil
+			if u := unionSchema(ins); ok && u != nil {
+				n.unionIn, n.unionOut, out = ins, u, u
 			}
 		}
 		resolved[n] = out
@@ -424,6 +438,40 @@ func (w *DataStreamWriter) makeSource(n *node) (sources.Source, error) {
 		return nil, err
 	}
 	return f(maps.Clone(n.options))
+}
+
+// unionSchema returns the schema of a union of inputs of compatible schemas: the first's
+// names and metadata, each column nullable when it is in any input (as Spark's union). It is
+// nil when an input's schema is known only at run time.
+func unionSchema(ins []*arrow.Schema) *arrow.Schema {
+	if len(ins) == 0 || slices.Contains(ins, nil) {
+		return nil
+	}
+	fields := slices.Clone(ins[0].Fields())
+	for _, in := range ins[1:] {
+		for i := range fields {
+			fields[i].Nullable = fields[i].Nullable || in.Field(i).Nullable
+		}
+	}
+	md := ins[0].Metadata()
+	return arrow.NewSchema(fields, &md)
+}
+
+// conformOp relabels the batches of a union's input with the union's schema: same column
+// types, the first input's names, nullability where any input has it. No data is copied.
+type conformOp struct{ schema *arrow.Schema }
+
+func (c *conformOp) Name() string { return "Union" }
+
+func (c *conformOp) OutputSchema(*arrow.Schema) (*arrow.Schema, error) { return c.schema, nil }
+
+func (c *conformOp) Process(_ context.Context, in arrow.RecordBatch, emit operators.Emit) error {
+	if in.NumCols() != int64(c.schema.NumFields()) {
+		return fmt.Errorf("Union: a batch with %d columns; the union has %d", in.NumCols(), c.schema.NumFields())
+	}
+	out := array.NewRecordBatch(c.schema, in.Columns(), in.NumRows())
+	defer out.Release()
+	return emit(out)
 }
 
 func unionCompatible(a, b *arrow.Schema) error {

@@ -148,9 +148,14 @@ type Documents struct {
 	// Infer says that, when no schema is given, the source infers one with InferSchema (it then
 	// implements SchemaInferrer).
 	Infer bool
-	// RecordKey names string columns of Schema() that identify a record (for Kinesis: shardId
-	// and sequenceNumber); the error of a malformed document names the record by them.
-	RecordKey []string
+}
+
+// RecordKeyer is implemented by sources whose rows carry string columns that identify a record
+// (for Kinesis: shardId and sequenceNumber). When a row fails under the FailBatch policy (a
+// malformed document, an expression's error), the query's error names the record by them, as
+// long as the failing stage's input still has those columns.
+type RecordKeyer interface {
+	RecordKey() []string
 }
 
 // DocumentSource is implemented by sources whose rows may carry documents to decode. The query

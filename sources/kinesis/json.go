@@ -31,8 +31,13 @@ func (s *Source) Documents() (sources.Documents, bool) {
 		return sources.Documents{}, false
 	}
 	return sources.Documents{Format: string(FormatJSON), Column: Schema.Field(colData).Name,
-		Schema: s.opts.JSONSchema, Infer: s.opts.InferSchema,
-		RecordKey: []string{Schema.Field(colShardID).Name, Schema.Field(colSequenceNumber).Name}}, true
+		Schema: s.opts.JSONSchema, Infer: s.opts.InferSchema}, true
+}
+
+// RecordKey implements sources.RecordKeyer: a record is named by its shard and sequence number
+// in the errors of its row.
+func (s *Source) RecordKey() []string {
+	return []string{Schema.Field(colShardID).Name, Schema.Field(colSequenceNumber).Name}
 }
 
 // Sampling limits.
