@@ -443,21 +443,17 @@ func (q *Query) loop(ctx context.Context) error {
 	case once:
 		// One batch of everything available now: a prefetching source first gets to fetch
 		// all of it (sources.AvailableNowWaiter).
-		for i, sp := range q.pl.paths {
+		for _, sp := range q.pl.paths {
 			an, ok1 := sp.source.(sources.AvailableNow)
-			w, ok2 := sp.source.(sources.AvailableNowWaiter)
+			_, ok2 := sp.source.(sources.AvailableNowWaiter)
 			if ok1 && ok2 {
 				if err := an.PrepareForAvailableNow(ctx); err != nil {
 					return fmt.Errorf("sluice: source %s: prepare for Once: %w", sp.source.Description(), err)
 				}
-				start, err := q.startOf(ctx, i)
-				if err != nil {
-					return err
-				}
-				if err := w.AwaitAvailableNow(ctx, start); err != nil {
-					return fmt.Errorf("sluice: source %s: wait for the data available now: %w", sp.source.Description(), err)
-				}
 			}
+		}
+		if err := q.awaitAvailableNow(ctx); err != nil {
+			return err
 		}
 		_, err := q.step(ctx)
 		return err
@@ -466,6 +462,13 @@ func (q *Query) loop(ctx context.Context) error {
 			return err
 		}
 		for !q.stopping() {
+			// Each batch waits for a prefetching source to offer all it can up to the end fixed
+			// at the start (or a full buffer), so that a batch of a backlog holds every shard's
+			// part of it: planned as soon as one shard had data, it held that shard alone, and
+			// the watermark it moved made the other shards' rows late.
+			if err := q.awaitAvailableNow(ctx); err != nil {
+				return err
+			}
 			ran, err := q.step(ctx)
 			if err != nil || !ran {
 				return err
@@ -511,6 +514,27 @@ func (q *Query) loop(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("sluice: unknown trigger %v", q.pl.trigger)
+}
+
+// awaitAvailableNow waits, for every source that fetches ahead (sources.AvailableNowWaiter,
+// once prepared for AvailableNow), until it can offer all the data up to the end fixed by
+// PrepareForAvailableNow from where the next batch starts, or its buffer is full.
+func (q *Query) awaitAvailableNow(ctx context.Context) error {
+	for i, sp := range q.pl.paths {
+		_, ok1 := sp.source.(sources.AvailableNow)
+		w, ok2 := sp.source.(sources.AvailableNowWaiter)
+		if !ok1 || !ok2 {
+			continue
+		}
+		start, err := q.startOf(ctx, i)
+		if err != nil {
+			return err
+		}
+		if err := w.AwaitAvailableNow(ctx, start); err != nil {
+			return fmt.Errorf("sluice: source %s: wait for the data available now: %w", sp.source.Description(), err)
+		}
+	}
+	return nil
 }
 
 func (q *Query) prepareAvailableNow(ctx context.Context) error {

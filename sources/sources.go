@@ -114,10 +114,11 @@ type AvailableNow interface {
 }
 
 // AvailableNowWaiter is implemented by AvailableNow sources whose LatestOffset offers only what
-// they have fetched so far (a prefetching source). Under Trigger.Once the coordinator calls
-// PrepareForAvailableNow, then AwaitAvailableNow with the batch's start, which returns once
-// LatestOffset(start) can offer everything up to the end PrepareForAvailableNow fixed, so
-// that the one batch holds all of it. (Data a source may only offer after a commit, such as the children of a closed Kinesis
+// they have fetched so far (a prefetching source). Under Trigger.Once and AvailableNow the
+// coordinator calls PrepareForAvailableNow, then, before each batch, AwaitAvailableNow with the
+// batch's start, which returns once LatestOffset(start) can offer everything up to the end
+// PrepareForAvailableNow fixed (or the source can hold no more), so that a batch holds all of
+// it, from every shard, and not the part one shard happened to fetch first. (Data a source may only offer after a commit, such as the children of a closed Kinesis
 // shard, is left for the next query, as AvailableNow's later batches would read it.)
 type AvailableNowWaiter interface {
 	AwaitAvailableNow(ctx context.Context, start Offset) error

@@ -504,3 +504,40 @@ func TestOnceReadsEverythingAvailable(t *testing.T) {
 	}
 	checkExactlyOnce(t, snk.rows(), append(want, later...))
 }
+
+// TestAvailableNowBatchesHoldEveryShard: under AvailableNow each batch of a backlog waits for
+// every shard's part of it (as Once does), so the first batch holds all of both shards' records
+// rather than those of the shard that was fetched first (which moved an event-time watermark
+// past the other shard's rows and made them late).
+func TestAvailableNowBatchesHoldEveryShard(t *testing.T) {
+	t.Parallel()
+	ep := localaws.KinesaliteEndpoint(t)
+	c := localaws.KinesisClient(t, ep)
+	name := localaws.CreateStream(t, c, 2)
+	want := records("an", 1200, 20)
+	localaws.PutRecords(t, c, name, want)
+	snk := newIdemSink()
+	opts := localOpts(ep, name, "initialPosition", "trim_horizon", "maxRecordsPerFetch", "100")
+	q, err := newPipeline(t).ReadStream().Format("kinesis").Options(opts).Load().
+		WriteStream().Sink(snk).Option("checkpointLocation", t.TempDir()).Trigger(pipeline.AvailableNow()).Start(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := q.AwaitTermination(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkExactlyOnce(t, snk.rows(), want)
+	batches := snk.perBatch()
+	if len(batches) == 0 {
+		t.Fatal("no batch")
+	}
+	shards := map[string]int{}
+	for _, r := range batches[0] {
+		shards[r.ShardID]++
+	}
+	if len(batches[0]) != len(want) || len(shards) != 2 {
+		t.Errorf("the first batch holds %d of %d records, per shard %v; want all of both shards", len(batches[0]), len(want), shards)
+	}
+}
