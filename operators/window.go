@@ -36,7 +36,9 @@ var winStructType = arrow.StructOf(
 // boundary belongs to the window that starts there, and times before 1970 fall in windows of
 // negative k. With slide 0 or equal to size, windows tumble: each row gets one window. With a
 // smaller slide they overlap: a row is repeated once per window that contains it (size/slide
-// windows when slide divides size), as Explode repeats rows, latest window first as in Spark.
+// windows when slide divides size), as Explode repeats rows, latest window first as in Spark;
+// like Explode's, that output comes in chunks of bounded size (64Ki rows, 64 MiB of strings and
+// binaries), so that many windows per row over wide rows need no more memory than a chunk.
 // The other columns are passed through without copying for tumbling windows and gathered for
 // sliding ones.
 //
@@ -137,7 +139,8 @@ func (w *windowOp) OutputSchema(in *arrow.Schema) (*arrow.Schema, error) {
 	return p.out, nil
 }
 
-// Process emits the batch's rows with their windows, one batch per input batch.
+// Process emits the batch's rows with their windows: tumbling windows of non-null times in one
+// batch that shares the input's columns; otherwise in chunks (see Window).
 func (w *windowOp) Process(ctx context.Context, in arrow.RecordBatch, emit Emit) error {
 	p, err := w.plans.get(in.Schema())
 	if err != nil {
@@ -162,14 +165,39 @@ func (w *windowOp) Process(ctx context.Context, in arrow.RecordBatch, emit Emit)
 	}
 
 	// Sliding windows, or times with nulls: the input row of each output row, and its window's
-	// start (µs).
+	// start (µs). Each input row is repeated once per window, with all its columns, so the
+	// output is emitted in chunks, as Explode's (explodeMaxRows rows, explodeMaxBytes of
+	// variable-length data): a batch of wide rows over many windows per row must not be built
+	// as one.
 	perRow := int((p.size + p.slide - 1) / p.slide)
 	if perRow > 64 {
 		perRow = 1 // do not reserve memory for a huge size/slide up front
 	}
-	rows := make([]int, 0, n*perRow)
-	starts := make([]int64, 0, cap(rows))
-	valid := make([]bool, 0, cap(rows))
+	var rowBytes []int64 // variable-length bytes of each input row, all columns; nil if none
+	for _, c := range in.Columns() {
+		if !varLength(c.DataType()) {
+			continue
+		}
+		if rowBytes == nil {
+			rowBytes = make([]int64, n)
+		}
+		for i := range n {
+			rowBytes[i] += valueBytes(c, i)
+		}
+	}
+	capacity := min(n*perRow, explodeMaxRows)
+	rows := make([]int, 0, capacity)
+	starts := make([]int64, 0, capacity)
+	valid := make([]bool, 0, capacity)
+	var chunkBytes int64
+	flush := func() error {
+		if len(rows) == 0 {
+			return nil
+		}
+		err := w.emitWindows(mem, p, in, rows, starts, valid, emit)
+		rows, starts, valid, chunkBytes = rows[:0], starts[:0], valid[:0], 0
+		return err
+	}
 	vals := times.TimestampValues()
 	for i, v := range vals {
 		if times.IsNull(i) {
@@ -177,9 +205,25 @@ func (w *windowOp) Process(ctx context.Context, in arrow.RecordBatch, emit Emit)
 		}
 		t := evtMicros(int64(v), p.unit)
 		for s := t - evtFloorMod(t, p.slide); s > t-p.size; s -= p.slide {
+			if len(rows) > 0 && (len(rows) >= explodeMaxRows || rowBytes != nil && chunkBytes+rowBytes[i] > explodeMaxBytes) {
+				if err := flush(); err != nil {
+					return err
+				}
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
 			rows, starts, valid = append(rows, i), append(starts, s), append(valid, true)
+			if rowBytes != nil {
+				chunkBytes += rowBytes[i]
+			}
 		}
 	}
+	return flush()
+}
+
+// emitWindows emits the rows of in (repeated as rows lists) with their windows.
+func (w *windowOp) emitWindows(mem memory.Allocator, p *windowPlan, in arrow.RecordBatch, rows []int, starts []int64, valid []bool, emit Emit) error {
 	win := winArray(mem, starts, valid, p.size)
 	defer win.Release()
 	cols := make([]arrow.Array, 0, len(p.outFields))
