@@ -183,6 +183,7 @@ func (w *DataStreamWriter) resolve() (*plan, error) {
 		src, err := w.makeSource(n)
 		if err != nil {
 			probs = addProblem(probs, err)
+			n.unchecked = true // its schema is unknown because of this problem: not checked further
 			return nil
 		}
 		n.source = src
@@ -192,6 +193,7 @@ func (w *DataStreamWriter) resolve() (*plan, error) {
 		// Decoded documents (a Kinesis source with format=json), nil until Start infers them.
 		out, err := p.sourceSchema(n, src)
 		probs = addProblem(probs, err)
+		n.unchecked = err != nil
 		if _, docs := documentsOf(src); docs && out == nil && err == nil {
 			pl.inferPending = true
 		}
@@ -371,6 +373,7 @@ func walkSchemas(root *node, probs *[]error, source func(*node) *arrow.Schema, s
 		switch n.kind {
 		case sourceNode:
 			out = source(n)
+			failed[n] = out == nil && n.unchecked
 		case operatorNode:
 			in := visit(n.parents[0])
 			if failed[n.parents[0]] {
@@ -411,7 +414,10 @@ func walkSchemas(root *node, probs *[]error, source func(*node) *arrow.Schema, s
 				}
 			}
 			n.unionIn, n.unionOut = nil, nil
-			if u := unionSchema(ins); ok && u != nil {
+			if !ok {
+				break
+			}
+			if u := unionSchema(ins); u != nil {
 				n.unionIn, n.unionOut, out = ins, u, u
 			}
 		}

@@ -186,3 +186,19 @@ func TestJSONOptionsAtStart(t *testing.T) {
 }
 
 var _ sources.SchemaInferrer = (*Source)(nil)
+
+// TestBadOptionNoFollowUpProblems: a bad option (with inferSchema, so that the schema is not
+// known yet) is the only problem reported: the aggregation after the source is not also said
+// to need a known schema.
+func TestBadOptionNoFollowUpProblems(t *testing.T) {
+	kv := localOpts("http://127.0.0.1:1", "s", "format", "json", "inferSchema", "true", "maxFetchDuration", "soon")
+	_, err := newPipeline(t).ReadStream().Format("kinesis").Options(kv).Load().
+		GroupBy("user").Count().WriteStream().OutputMode("update").Format("console").Start(t.Context())
+	var ve *pipeline.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("error %v, want a ValidationError", err)
+	}
+	if len(ve.Problems) != 1 || !strings.Contains(ve.Problems[0].Error(), `option "maxFetchDuration"`) {
+		t.Errorf("problems %q; want the bad option alone", ve.Problems)
+	}
+}
