@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -773,6 +774,7 @@ func (a *aggregate) Finish(ctx context.Context, emit Emit) error {
 		return errors.New("aggregate: Finish before the input schema is known (OutputSchema was not called)")
 	}
 	st := b.store
+	t0 := time.Now()
 
 	// The groups the batch touched, in key order.
 	n := 0
@@ -809,11 +811,14 @@ func (a *aggregate) Finish(ctx context.Context, emit Emit) error {
 		st.Put(key, buf)
 	}
 
+	updates := time.Since(t0)
+	var removals time.Duration
 	var removed int64
 	var err error
 	switch et := pl.event; b.info.Mode {
 	case ModeUpdate:
 		if et != nil && b.info.HasWatermark {
+			t1 := time.Now()
 			var old []aggEntry
 			if old, err = collectAggEntries(st, func(key []byte) (bool, error) { return aggKeyFinal(key, et, b.info.WatermarkMs) }); err != nil {
 				return err
@@ -822,6 +827,7 @@ func (a *aggregate) Finish(ctx context.Context, emit Emit) error {
 				st.Delete(e.key)
 			}
 			removed = int64(len(old))
+			removals = time.Since(t1)
 		}
 		err = emitAggGroups(ctx, pl, len(refs), func(i int) ([]byte, []aggAccumulator, uint32) {
 			return aggBytes(refs[i].key), refs[i].table.accs, refs[i].g
@@ -833,6 +839,7 @@ func (a *aggregate) Finish(ctx context.Context, emit Emit) error {
 		}
 		err = emitAggEntries(ctx, pl, all, emit)
 	case ModeAppend:
+		t1 := time.Now()
 		var final []aggEntry
 		if et != nil && b.info.HasWatermark {
 			if final, err = collectAggEntries(st, func(key []byte) (bool, error) { return aggKeyFinal(key, et, b.info.WatermarkMs) }); err != nil {
@@ -843,6 +850,7 @@ func (a *aggregate) Finish(ctx context.Context, emit Emit) error {
 			st.Delete(e.key)
 		}
 		removed = int64(len(final))
+		removals = time.Since(t1)
 		err = emitAggEntries(ctx, pl, final, emit)
 	}
 	if err != nil {
@@ -857,6 +865,8 @@ func (a *aggregate) Finish(ctx context.Context, emit Emit) error {
 		NumRowsRemoved:            removed,
 		NumRowsDroppedByWatermark: b.dropped.Load(),
 		MemoryUsedBytes:           m.MemoryUsedBytes,
+		AllUpdatesTimeMs:          updates.Milliseconds(),
+		AllRemovalsTimeMs:         removals.Milliseconds(),
 	}
 	a.mu.Unlock()
 	return nil

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -68,9 +69,11 @@ type dedupOp struct {
 	st      state.Store
 	info    BatchInfo
 	updated int64 // keys put this batch
-	late    int64 // rows dropped by the watermark this batch
-	dups    int64 // rows dropped as duplicates this batch
-	metrics StateMetrics
+	// updateTime is the time spent looking up and putting keys this batch
+	updateTime time.Duration
+	late       int64 // rows dropped by the watermark this batch
+	dups       int64 // rows dropped as duplicates this batch
+	metrics    StateMetrics
 }
 
 type dedupPlan struct {
@@ -186,7 +189,7 @@ func (d *dedupOp) BeginBatch(_ context.Context, info BatchInfo, st state.Store) 
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.st, d.info = st, info
-	d.updated, d.late, d.dups = 0, 0, 0
+	d.updated, d.late, d.dups, d.updateTime = 0, 0, 0, 0
 	return nil
 }
 
@@ -243,6 +246,7 @@ func (d *dedupOp) Process(ctx context.Context, in arrow.RecordBatch, emit Emit) 
 		d.mu.Unlock()
 		return errors.New("DropDuplicates: Process before BeginBatch")
 	}
+	t0 := time.Now()
 	var dups int64
 	start := 0
 	for i, end := range ends {
@@ -265,6 +269,7 @@ func (d *dedupOp) Process(ctx context.Context, in arrow.RecordBatch, emit Emit) 
 	d.updated += int64(len(keep))
 	d.late += late
 	d.dups += dups
+	d.updateTime += time.Since(t0)
 	d.mu.Unlock()
 
 	switch len(keep) {
@@ -324,6 +329,7 @@ func (d *dedupOp) Finish(ctx context.Context, _ Emit) error {
 		return errors.New("DropDuplicates: Finish before BeginBatch")
 	}
 	var removed int64
+	t0 := time.Now()
 	if d.info.HasWatermark && d.EventTimeKey() != "" {
 		wm := d.info.WatermarkMs
 		var expired [][]byte
@@ -359,6 +365,8 @@ func (d *dedupOp) Finish(ctx context.Context, _ Emit) error {
 		NumRowsRemoved:            removed,
 		NumRowsDroppedByWatermark: d.late,
 		MemoryUsedBytes:           m.MemoryUsedBytes,
+		AllUpdatesTimeMs:          d.updateTime.Milliseconds(),
+		AllRemovalsTimeMs:         time.Since(t0).Milliseconds(),
 		Custom:                    map[string]int64{"numDroppedDuplicateRows": d.dups},
 	}
 	return nil

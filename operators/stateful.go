@@ -99,6 +99,10 @@ type StateMetrics struct {
 	// NumRowsDroppedByWatermark counts the input rows dropped as late: their event-time key (a
 	// window's end, or the event time itself) was at or before the watermark.
 	NumRowsDroppedByWatermark int64
+	// AllUpdatesTimeMs is how long writing the batch's changes to the state took, and
+	// AllRemovalsTimeMs how long finding and removing the keys the watermark passed took
+	// (Spark's allUpdatesTimeMs and allRemovalsTimeMs).
+	AllUpdatesTimeMs, AllRemovalsTimeMs int64
 	// MemoryUsedBytes estimates the state's memory.
 	MemoryUsedBytes int64
 	// Custom holds operator-specific counters.

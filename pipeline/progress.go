@@ -22,6 +22,40 @@ type QueryProgress struct {
 	StateOperators         []StateOperatorProgress `json:"stateOperators"`
 	Sources                []SourceProgress        `json:"sources"`
 	Sink                   SinkProgress            `json:"sink"`
+
+	// firstOfRun marks the first batch of a run, which has no input rate: Spark's is NaN there,
+	// and its JSON leaves the field out.
+	firstOfRun bool
+}
+
+// MarshalJSON writes the progress as Spark does: name is null when the query has none, and
+// inputRowsPerSecond is left out for the first batch of a run (Spark's NaN).
+func (p QueryProgress) MarshalJSON() ([]byte, error) {
+	var name *string
+	if p.Name != "" {
+		name = &p.Name
+	}
+	var rate *float64
+	if !p.firstOfRun {
+		rate = &p.InputRowsPerSecond
+	}
+	return json.Marshal(struct {
+		ID                     string                  `json:"id"`
+		RunID                  string                  `json:"runId"`
+		Name                   *string                 `json:"name"`
+		Timestamp              string                  `json:"timestamp"`
+		BatchID                int64                   `json:"batchId"`
+		BatchDuration          int64                   `json:"batchDuration"`
+		NumInputRows           int64                   `json:"numInputRows"`
+		InputRowsPerSecond     *float64                `json:"inputRowsPerSecond,omitempty"`
+		ProcessedRowsPerSecond float64                 `json:"processedRowsPerSecond"`
+		DurationMs             map[string]int64        `json:"durationMs"`
+		EventTime              map[string]string       `json:"eventTime,omitempty"`
+		StateOperators         []StateOperatorProgress `json:"stateOperators"`
+		Sources                []SourceProgress        `json:"sources"`
+		Sink                   SinkProgress            `json:"sink"`
+	}{p.ID, p.RunID, name, p.Timestamp, p.BatchID, p.BatchDuration, p.NumInputRows, rate,
+		p.ProcessedRowsPerSecond, p.DurationMs, p.EventTime, p.StateOperators, p.Sources, p.Sink})
 }
 
 // StateOperatorProgress describes a stateful operator's state after a batch.
@@ -36,8 +70,16 @@ type StateOperatorProgress struct {
 	MemoryUsedBytes int64 `json:"memoryUsedBytes"`
 	// NumRowsDroppedByWatermark counts the input rows dropped as late: their group's event-time
 	// key (a window's end, or the event time itself) was at or before the watermark.
-	NumRowsDroppedByWatermark int64            `json:"numRowsDroppedByWatermark"`
-	CustomMetrics             map[string]int64 `json:"customMetrics,omitempty"`
+	NumRowsDroppedByWatermark int64 `json:"numRowsDroppedByWatermark"`
+	// AllUpdatesTimeMs is how long writing the batch's changes to the state took, and
+	// AllRemovalsTimeMs how long finding and removing the keys the watermark passed took.
+	AllUpdatesTimeMs  int64 `json:"allUpdatesTimeMs"`
+	AllRemovalsTimeMs int64 `json:"allRemovalsTimeMs"`
+	// NumShufflePartitions and NumStateStoreInstances are 1: sluice keeps an operator's state
+	// in one store, without a shuffle (Spark's have spark.sql.shuffle.partitions of each).
+	NumShufflePartitions   int64            `json:"numShufflePartitions"`
+	NumStateStoreInstances int64            `json:"numStateStoreInstances"`
+	CustomMetrics          map[string]int64 `json:"customMetrics,omitempty"`
 }
 
 // SourceProgress describes what one source contributed to a batch.
@@ -50,6 +92,27 @@ type SourceProgress struct {
 	InputRowsPerSecond     float64           `json:"inputRowsPerSecond"`
 	ProcessedRowsPerSecond float64           `json:"processedRowsPerSecond"`
 	Metrics                map[string]string `json:"metrics,omitempty"`
+
+	firstOfRun bool // as QueryProgress's
+}
+
+// MarshalJSON writes the source's progress as Spark does: inputRowsPerSecond is left out for
+// the first batch of a run (Spark's NaN).
+func (p SourceProgress) MarshalJSON() ([]byte, error) {
+	var rate *float64
+	if !p.firstOfRun {
+		rate = &p.InputRowsPerSecond
+	}
+	return json.Marshal(struct {
+		Description            string            `json:"description"`
+		StartOffset            json.RawMessage   `json:"startOffset"`
+		EndOffset              json.RawMessage   `json:"endOffset"`
+		LatestOffset           json.RawMessage   `json:"latestOffset"`
+		NumInputRows           int64             `json:"numInputRows"`
+		InputRowsPerSecond     *float64          `json:"inputRowsPerSecond,omitempty"`
+		ProcessedRowsPerSecond float64           `json:"processedRowsPerSecond"`
+		Metrics                map[string]string `json:"metrics,omitempty"`
+	}{p.Description, p.StartOffset, p.EndOffset, p.LatestOffset, p.NumInputRows, rate, p.ProcessedRowsPerSecond, p.Metrics})
 }
 
 // SinkProgress describes what the sink received in a batch.

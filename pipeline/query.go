@@ -859,21 +859,22 @@ func (q *Query) report(b *batchPlan, inRows []atomic.Int64, outRows int64) {
 	b.dur["queryPlanning"] = 0
 	b.dur["getBatch"] = 0
 	// As Spark: input rows per second over the time since the previous batch started; the
-	// first batch of a run has none, and reports 0.
+	// first batch of a run has none: 0 in the struct, left out of the JSON (Spark's NaN).
 	var sinceLast time.Duration
-	if !q.lastTrigger.IsZero() {
+	first := q.lastTrigger.IsZero()
+	if !first {
 		sinceLast = b.started.Sub(q.lastTrigger)
 	}
 	q.lastTrigger = b.started
 	var total int64
 	prog := QueryProgress{ID: q.id, RunID: q.runID, Name: q.pl.name, Timestamp: b.started.UTC().Format("2006-01-02T15:04:05.000Z"),
 		BatchID: b.id, BatchDuration: took.Milliseconds(), DurationMs: b.dur, EventTime: q.state.eventTime,
-		StateOperators: append([]StateOperatorProgress{}, q.state.stateMetrics...)}
+		StateOperators: append([]StateOperatorProgress{}, q.state.stateMetrics...), firstOfRun: first}
 	for i, sp := range q.pl.paths {
 		n := inRows[i].Load()
 		total += n
 		spg := SourceProgress{Description: sp.source.Description(), EndOffset: b.ends[i], LatestOffset: b.latest[i],
-			NumInputRows: n, InputRowsPerSecond: rate(n, sinceLast), ProcessedRowsPerSecond: rate(n, took)}
+			NumInputRows: n, InputRowsPerSecond: rate(n, sinceLast), ProcessedRowsPerSecond: rate(n, took), firstOfRun: first}
 		if b.id > 0 || b.replay {
 			spg.StartOffset = b.starts[i]
 		}

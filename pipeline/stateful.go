@@ -280,7 +280,9 @@ func (q *Query) commitState(ctx context.Context, b *batchPlan) error {
 		q.state.stateMetrics = append(q.state.stateMetrics, StateOperatorProgress{
 			OperatorName: m.OperatorName, NumRowsTotal: m.NumRowsTotal, NumRowsUpdated: m.NumRowsUpdated,
 			NumRowsRemoved: m.NumRowsRemoved, NumRowsDroppedByWatermark: m.NumRowsDroppedByWatermark,
-			CommitTimeMs: sm.CommitTimeMs, MemoryUsedBytes: m.MemoryUsedBytes, CustomMetrics: m.Custom})
+			CommitTimeMs: sm.CommitTimeMs, MemoryUsedBytes: m.MemoryUsedBytes, CustomMetrics: m.Custom,
+			AllUpdatesTimeMs: m.AllUpdatesTimeMs, AllRemovalsTimeMs: m.AllRemovalsTimeMs,
+			NumShufflePartitions: 1, NumStateStoreInstances: 1})
 	}
 	return nil
 }

@@ -817,3 +817,41 @@ func TestWatermarkSurvivesRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestStatefulProgressJSON: the progress of a stateful query has Spark's StateOperatorProgress
+// fields, and the name of a query without one is null, as in Spark's JSON.
+func TestStatefulProgressJSON(t *testing.T) {
+	p := pipeline.New(pipeline.WithAllocator(testkit.CheckedAlloc(t)), pipeline.WithLogger(testkit.Logger(t)))
+	defer p.Close(context.Background())
+	q, err := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "10").Load().
+		GroupBy("value % 3 AS k").Count().WriteStream().OutputMode("update").
+		ForeachBatch(func(context.Context, arrow.RecordBatch, int64) error { return nil }).
+		Option("checkpointLocation", t.TempDir()).Trigger(pipeline.Once()).Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := await(t, q); err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(q.LastProgress().JSON()), &m); err != nil {
+		t.Fatal(err)
+	}
+	if name, ok := m["name"]; !ok || name != nil {
+		t.Errorf("name %v (present %t); want null", name, ok)
+	}
+	ops := m["stateOperators"].([]any)
+	if len(ops) != 1 {
+		t.Fatalf("stateOperators %v", ops)
+	}
+	op := ops[0].(map[string]any)
+	for _, k := range []string{"operatorName", "numRowsTotal", "numRowsUpdated", "numRowsRemoved", "allUpdatesTimeMs", "allRemovalsTimeMs",
+		"commitTimeMs", "memoryUsedBytes", "numRowsDroppedByWatermark", "numShufflePartitions", "numStateStoreInstances"} {
+		if _, ok := op[k]; !ok {
+			t.Errorf("stateOperators[0] lacks %s: %v", k, op)
+		}
+	}
+	if op["numRowsTotal"] != 3.0 || op["numRowsUpdated"] != 3.0 || op["operatorName"] != "stateStoreSave" {
+		t.Errorf("stateOperators[0] = %v; want 3 keys, 3 updated, stateStoreSave", op)
+	}
+}
