@@ -179,7 +179,9 @@ func (g *generation) baseEnv() (*cel.Env, error) {
 			}
 		}
 		if len(errs) > 0 {
-			g.baseErr = errors.Join(errs...)
+			// Every expression of the environment fails with this error, whatever functions it
+			// calls: say so, so that it is not read as a problem of the expression.
+			g.baseErr = fmt.Errorf("expr: a function registered in the environment is invalid, so no expression can be compiled in it until it is fixed: %w", errors.Join(errs...))
 			return
 		}
 		env, err := cel.NewEnv(opts...)
