@@ -268,6 +268,7 @@ func TestSelectQuotedNames(t *testing.T) {
 	for item, want := range map[string]string{
 		"`my col` AS 1bad": "invalid alias \"1bad\": an alias is a name of letters, digits and _ not starting with a digit, or any name in backticks (AS `1bad`)",
 		"`nope`":           `no column "nope"`,
+		"`my col` AS":      "\"`my col` AS\": AS is not followed by a name: write \"`my col` AS name\"",
 	} {
 		_, err := operators.Select([]string{item}, operators.Options{}).OutputSchema(schema)
 		if err == nil || !strings.Contains(err.Error(), want) {

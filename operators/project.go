@@ -165,6 +165,9 @@ var alias = regexp.MustCompile("(?is)^(.*?\\S)\\s+as\\s+([A-Za-z_][A-Za-z0-9_]*|
 // badAlias matches an item ending in AS and something that is not a valid alias.
 var badAlias = regexp.MustCompile("(?is)^(.*\\S)\\s+as\\s+(\\S.*?)\\s*$")
 
+// missingAlias matches an item that ends in AS.
+var missingAlias = regexp.MustCompile("(?is)^(.*\\S)\\s+as$")
+
 // quotedName matches a whole item that is a name in backticks.
 var quotedName = regexp.MustCompile("^`(?:[^`]|``)+`$")
 
@@ -234,6 +237,8 @@ func Select(items []string, o Options) Operator {
 			if err != nil {
 				if m := badAlias.FindStringSubmatch(strings.TrimSpace(item)); m != nil && src == strings.TrimSpace(item) && selectable(o.env(), in, strings.TrimSpace(m[1])) {
 					err = fmt.Errorf("%q: invalid alias %q: an alias is a name of letters, digits and _ not starting with a digit, or any name in backticks (AS `%s`)", item, m[2], strings.ReplaceAll(m[2], "`", "``"))
+				} else if m := missingAlias.FindStringSubmatch(strings.TrimSpace(item)); m != nil && selectable(o.env(), in, strings.TrimSpace(m[1])) {
+					err = fmt.Errorf("%q: AS is not followed by a name: write %q", item, strings.TrimSpace(m[1])+" AS name")
 				}
 				errs = append(errs, err)
 				continue
