@@ -22,7 +22,9 @@ import (
 // its exact name or, failing that, the one column whose name equals it ignoring case (two such
 // columns are an error); a tagged field needs the exact name. Fields may be string, []byte,
 // bool, int, int8 to int64, uint, uint8 to uint64, float32, float64, time.Time, or pointers to
-// those for nullable columns; a null column value leaves a non-pointer field at its zero value.
+// those for nullable columns (a field of another named type is read by its kind: a
+// time.Duration field is an int64, of the column's integer value); a null column value leaves a
+// non-pointer field at its zero value.
 // An In field may be wider than its column: an integer of the same signedness and more bits,
 // float64 from float32 or from any integer column (as Spark's encoders upcast), string and
 // []byte from string or binary. Out's fields become the output columns, in order; a nil pointer
