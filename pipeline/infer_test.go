@@ -475,3 +475,27 @@ func TestDocumentsInferredAggregation(t *testing.T) {
 		t.Fatalf("Start: %v; want a ValidationError naming levle", err)
 	}
 }
+
+// TestUnionOfInferredSchemas: inputs of a union whose documents' schemas are inferred at Start
+// are relabelled with the first input's names too (the union's schema is known only then).
+func TestUnionOfInferredSchemas(t *testing.T) {
+	p := newDocsPipeline(t)
+	a := p.ReadStream().Source(&docSource{infer: true, docs: []string{`{"a": 1, "b": "x"}`}}).Load().Select("a", "b")
+	b := p.ReadStream().Source(&docSource{infer: true, docs: []string{`{"c": 10, "d": "z"}`, `{"c": 11, "d": "y"}`}}).Load().Select("c", "d")
+	out := &collected{}
+	q, err := a.Union(b).Filter("a > 0").WriteStream().ForeachBatch(out.write).
+		Option("checkpointLocation", t.TempDir()).Trigger(pipeline.AvailableNow()).Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := await(t, q); err != nil {
+		t.Fatal(err)
+	}
+	got := slices.Sorted(slices.Values(out.rows))
+	if diff := cmp.Diff([]string{"1 | x", "10 | z", "11 | y"}, got); diff != "" {
+		t.Errorf("rows (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"a int64", "b utf8"}, out.columns); diff != "" {
+		t.Errorf("columns (-want +got):\n%s", diff)
+	}
+}

@@ -139,7 +139,9 @@ type QueryStatus struct {
 // of all the pipeline's queries are delivered asynchronously, in order, one at a time, from a
 // goroutine of the pipeline's, so a listener need not be safe for concurrent use and a slow
 // listener never delays a batch. Start returns after OnQueryStarted has been called, and
-// AwaitTermination after OnQueryTerminated. If a listener falls 10,000 events behind, further
+// AwaitTermination and Stop after OnQueryTerminated, but none of them waits more than 5 seconds
+// for a listener (they log a warning and return), and a listener that calls them does not wait
+// for itself. If a listener falls 10,000 events behind, further
 // progress events are dropped (and logged) until it catches up, as Spark's bus does. A panic in
 // a listener is logged and ignored.
 type Listener interface {

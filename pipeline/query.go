@@ -217,12 +217,7 @@ func start(ctx context.Context, p *Pipeline, pl *plan) (_ *Query, err error) {
 				q.notify("OnQueryStarted", func() { l.OnQueryStarted(ev) })
 			}
 		}})
-		if !p.bus.delivering() { // a listener starting a query cannot wait for itself
-			select {
-			case <-started:
-			case <-runCtx.Done(): // the run sees it too and ends
-			}
-		}
+		q.waitListeners(runCtx, started, "OnQueryStarted") // the run sees runCtx's end too
 	}
 	go q.run(runCtx, stopAfter)
 	return q, nil
@@ -1010,41 +1005,54 @@ func (q *Query) Err() error {
 func (q *Query) Done() <-chan struct{} { return q.done }
 
 // AwaitTermination waits until the query terminates and the listeners have had its
-// OnQueryTerminated, and returns Err. If ctx ends first it returns ctx.Err() while the query
-// runs (the query keeps running), or Err once it has terminated but a listener is still busy.
+// OnQueryTerminated (at most 5 seconds more: see Listener), and returns Err. If ctx ends while
+// the query runs, it returns ctx.Err() (the query keeps running).
 func (q *Query) AwaitTermination(ctx context.Context) error {
-	delivered := q.delivered
-	if q.p.bus.delivering() { // called by a listener: the event waits for it to return
-		delivered = q.done
-	}
 	select {
-	case <-delivered:
-		return q.Err()
+	case <-q.done:
 	case <-ctx.Done():
 		select {
-		case <-q.done: // terminated; a listener is still busy
-			return q.Err()
+		case <-q.done:
 		default:
 			return ctx.Err()
 		}
+	}
+	q.waitListeners(ctx, q.delivered, "OnQueryTerminated")
+	return q.Err()
+}
+
+// listenerWait bounds how long Start, Stop and AwaitTermination wait for the listeners to have
+// the query's started or terminated event: a stuck listener must not hang them.
+var listenerWait = 5 * time.Second // a variable for the tests
+
+// waitListeners waits until delivered is closed (the listeners had an event of the query), ctx
+// ends or listenerWait passes. It does not wait when there are no listeners, or when called
+// by a listener (the event is queued behind the one it is handling).
+func (q *Query) waitListeners(ctx context.Context, delivered <-chan struct{}, event string) {
+	if len(q.p.cfg.listeners) == 0 || q.p.bus.delivering() {
+		return
+	}
+	timer := time.NewTimer(listenerWait)
+	defer timer.Stop()
+	select {
+	case <-delivered:
+	case <-ctx.Done():
+	case <-timer.C:
+		q.logger.Warn("sluice: the listeners have not had the event yet; not waiting longer (is a listener stuck?)", "event", event, "waited", listenerWait)
 	}
 }
 
 // Stop stops the query gracefully: the batch in flight finishes and is committed, then the
 // sources and the sink are closed and the checkpoint is released. If ctx ends first, the
 // batch in flight is abandoned (it is replayed at the next start) and Stop returns ctx.Err()
-// once the query has terminated. Like AwaitTermination, a graceful Stop also waits, within ctx,
-// for the listeners to have OnQueryTerminated. Stop on a terminated query returns nil.
+// once the query has terminated. Like AwaitTermination, a graceful Stop also waits, within ctx
+// and at most 5 seconds, for the listeners to have OnQueryTerminated. Stop on a terminated
+// query returns nil.
 func (q *Query) Stop(ctx context.Context) error {
 	q.stopOnce.Do(func() { close(q.stopCh) })
 	select {
 	case <-q.done:
-		if !q.p.bus.delivering() { // give the listeners the terminated event, as AwaitTermination does
-			select {
-			case <-q.delivered:
-			case <-ctx.Done():
-			}
-		}
+		q.waitListeners(ctx, q.delivered, "OnQueryTerminated") // as AwaitTermination
 		return nil
 	case <-ctx.Done():
 		q.cancel()

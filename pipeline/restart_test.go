@@ -347,3 +347,82 @@ func TestSlowListener(t *testing.T) {
 		t.Error("the query started by the listener did not run and stop")
 	}
 }
+
+// TestStuckListener: a listener that never returns delays Start, Stop and AwaitTermination of
+// the pipeline's queries by at most the listener wait.
+func TestStuckListener(t *testing.T) {
+	pipeline.SetListenerWait(t, 200*time.Millisecond)
+	stuck := make(chan struct{})
+	defer close(stuck)
+	p := pipeline.New(pipeline.WithLogger(testkit.Logger(t)), pipeline.WithListener(pipeline.ListenerFuncs{
+		Progress: func(e pipeline.QueryProgressEvent) {
+			if e.Progress.Name == "a" {
+				<-stuck // never returns while the test runs
+			}
+		},
+	}))
+	start := func(name string) *pipeline.Query {
+		t.Helper()
+		q, err := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "1").Load().WriteStream().Format("memory").QueryName(name).
+			Trigger(pipeline.ProcessingTime(10 * time.Millisecond)).Start(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	a := start("a")
+	deadline := time.Now().Add(20 * time.Second)
+	for a.LastProgress() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("no progress in 20s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t0 := time.Now()
+	b := start("b") // its OnQueryStarted waits behind a's stuck progress event
+	if err := b.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AwaitTermination(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(t0); took > 10*time.Second {
+		t.Errorf("Start, Stop and AwaitTermination took %s behind a stuck listener", took)
+	}
+}
+
+// TestCloseFromListener: Pipeline.Close called by a listener does not wait for the events queued
+// behind the one the listener handles.
+func TestCloseFromListener(t *testing.T) {
+	closed := make(chan error, 1)
+	var p *pipeline.Pipeline
+	var once sync.Once
+	p = pipeline.New(pipeline.WithLogger(testkit.Logger(t)), pipeline.WithListener(pipeline.ListenerFuncs{
+		Progress: func(pipeline.QueryProgressEvent) {
+			once.Do(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				closed <- p.Close(ctx)
+			})
+		},
+	}))
+	_, err := p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "1").Load().WriteStream().Format("memory").QueryName("c").
+		Trigger(pipeline.ProcessingTime(10 * time.Millisecond)).Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close from a listener: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Close from a listener did not return in 15s")
+	}
+	if n := len(p.Active()); n != 0 {
+		t.Errorf("%d queries active after Close", n)
+	}
+}

@@ -236,12 +236,10 @@ func (w *DataStreamWriter) resolve() (*plan, error) {
 			}
 			walk(n.parents[0], append([]operators.Operator{n.op}, below...))
 		case unionNode:
-			for i, par := range n.parents {
-				if n.unionOut != nil && !n.unionIn[i].Equal(n.unionOut) {
-					walk(par, append([]operators.Operator{&conformOp{schema: n.unionOut}}, below...))
-					continue
-				}
-				walk(par, below)
+			for _, par := range n.parents {
+				// Every input goes through the union's relabelling: the schemas may be known
+				// only once a source's documents' schema is inferred, after this plan.
+				walk(par, append([]operators.Operator{&conformOp{union: n}}, below...))
 			}
 		}
 	}
@@ -463,19 +461,30 @@ func unionSchema(ins []*arrow.Schema) *arrow.Schema {
 	return arrow.NewSchema(fields, &md)
 }
 
-// conformOp relabels the batches of a union's input with the union's schema: same column
-// types, the first input's names, nullability where any input has it. No data is copied.
-type conformOp struct{ schema *arrow.Schema }
+// conformOp relabels the batches of a union's input with the union's schema (unionOut, set by
+// walkSchemas at Start or once inferred schemas are known): same column types, the first
+// input's names, nullability where any input has it. No data is copied. While the union's
+// schema is unknown, batches pass as they are.
+type conformOp struct{ union *node }
 
 func (c *conformOp) Name() string { return "Union" }
 
-func (c *conformOp) OutputSchema(*arrow.Schema) (*arrow.Schema, error) { return c.schema, nil }
+func (c *conformOp) OutputSchema(in *arrow.Schema) (*arrow.Schema, error) {
+	if u := c.union.unionOut; u != nil {
+		return u, nil
+	}
+	return in, nil
+}
 
 func (c *conformOp) Process(_ context.Context, in arrow.RecordBatch, emit operators.Emit) error {
-	if in.NumCols() != int64(c.schema.NumFields()) {
-		return fmt.Errorf("Union: a batch with %d columns; the union has %d", in.NumCols(), c.schema.NumFields())
+	u := c.union.unionOut
+	if u == nil || in.Schema() == u || in.Schema().Equal(u) {
+		return emit(in)
 	}
-	out := array.NewRecordBatch(c.schema, in.Columns(), in.NumRows())
+	if in.NumCols() != int64(u.NumFields()) {
+		return fmt.Errorf("Union: a batch with %d columns; the union has %d", in.NumCols(), u.NumFields())
+	}
+	out := array.NewRecordBatch(u, in.Columns(), in.NumRows())
 	defer out.Release()
 	return emit(out)
 }
