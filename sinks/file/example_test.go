@@ -73,5 +73,5 @@ func ExampleSpec() {
 	md := filesink.Spec(filesink.Parquet).Markdown()
 	fmt.Println(strings.Split(md, "\n")[2])
 	// Output:
-	// | `path` | path or s3:// URL | (required) | Output directory: a local directory, or s3://bucket/prefix. |
+	// | `path` | path or s3:// URL | (required) | Output directory: a local directory (or a file:///dir URL), or s3://bucket/prefix. |
 }
