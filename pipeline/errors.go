@@ -52,9 +52,13 @@ func addProblem(list []error, err error) []error {
 // BatchError reports the failure of one micro-batch: which batch, and which stage of the plan
 // failed ("source RateStreamV2[...]", "operator MapBatch", "sink ConsoleSink", "checkpoint").
 type BatchError struct {
+	// BatchID is the micro-batch's ID.
 	BatchID int64
-	Stage   string
-	Err     error
+	// Stage names the part that failed: "source KinesisV2[s]", "operator Filter(...)",
+	// "sink ...", "checkpoint".
+	Stage string
+	// Err is the stage's error (an *operators.RowError for a row, a *PanicError for a panic).
+	Err error
 }
 
 func (e *BatchError) Error() string {

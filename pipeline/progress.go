@@ -145,8 +145,12 @@ type QueryStatus struct {
 // progress events are dropped (and logged) until it catches up, as Spark's bus does. A panic in
 // a listener is logged and ignored.
 type Listener interface {
+	// OnQueryStarted is called when a query has started, before its first batch.
 	OnQueryStarted(QueryStartedEvent)
+	// OnQueryProgress is called after each micro-batch, and for idle triggers (see
+	// QueryProgress).
 	OnQueryProgress(QueryProgressEvent)
+	// OnQueryTerminated is called when a query has stopped, finished or failed.
 	OnQueryTerminated(QueryTerminatedEvent)
 }
 

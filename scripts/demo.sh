@@ -26,7 +26,7 @@ trap stop_servers EXIT
 
 if ! bash scripts/localaws.sh status >/dev/null 2>&1; then
 	started=1
-	bash scripts/localaws.sh start
+	bash scripts/localaws.sh start >&2 # its progress and the env file it prints are not the demo's output
 fi
 # shellcheck source=/dev/null
 source .localaws/env
