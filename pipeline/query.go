@@ -457,11 +457,10 @@ func (q *Query) loop(ctx context.Context) error {
 			return err
 		}
 		for !q.stopping() {
-			// Each batch waits for a prefetching source to offer all it can up to the end fixed
-			// at the start (or a full buffer), so that a batch of a backlog holds every shard's
-			// part of it: planned as soon as one shard had data, it held that shard alone, and
-			// the watermark it moved made the other shards' rows late.
-			if err := q.awaitAvailableNow(ctx); err != nil {
+			// Each batch waits until a prefetching source has data of every shard it can read
+			// (sources.AvailableNowBatchWaiter): planned as soon as one shard had data, a batch
+			// held that shard alone, and the watermark it moved made the other shards' rows late.
+			if err := q.awaitAvailableNowBatch(ctx); err != nil {
 				return err
 			}
 			ran, err := q.step(ctx)
@@ -527,6 +526,25 @@ func (q *Query) awaitAvailableNow(ctx context.Context) error {
 		}
 		if err := w.AwaitAvailableNow(ctx, start); err != nil {
 			return fmt.Errorf("sluice: source %s: wait for the data available now: %w", sp.source.Description(), err)
+		}
+	}
+	return nil
+}
+
+// awaitAvailableNowBatch waits, for every source that implements
+// sources.AvailableNowBatchWaiter, until the next batch can hold data of each of its partitions.
+func (q *Query) awaitAvailableNowBatch(ctx context.Context) error {
+	for i, sp := range q.pl.paths {
+		w, ok := sp.source.(sources.AvailableNowBatchWaiter)
+		if !ok {
+			continue
+		}
+		start, err := q.startOf(ctx, i)
+		if err != nil {
+			return err
+		}
+		if err := w.AwaitAvailableNowBatch(ctx, start); err != nil {
+			return fmt.Errorf("sluice: source %s: wait for the next batch's data: %w", sp.source.Description(), err)
 		}
 	}
 	return nil

@@ -114,14 +114,23 @@ type AvailableNow interface {
 }
 
 // AvailableNowWaiter is implemented by AvailableNow sources whose LatestOffset offers only what
-// they have fetched so far (a prefetching source). Under Trigger.Once and AvailableNow the
-// coordinator calls PrepareForAvailableNow, then, before each batch, AwaitAvailableNow with the
-// batch's start, which returns once LatestOffset(start) can offer everything up to the end
-// PrepareForAvailableNow fixed (or the source can hold no more), so that a batch holds all of
-// it, from every shard, and not the part one shard happened to fetch first. (Data a source may only offer after a commit, such as the children of a closed Kinesis
+// they have fetched so far (a prefetching source). Under Trigger.Once the coordinator calls
+// PrepareForAvailableNow, then AwaitAvailableNow with the batch's start, which returns once
+// LatestOffset(start) can offer everything up to the end PrepareForAvailableNow fixed (or the
+// source can hold no more), so that the one batch holds all of it. (Data a source may only offer after a commit, such as the children of a closed Kinesis
 // shard, is left for the next query, as AvailableNow's later batches would read it.)
 type AvailableNowWaiter interface {
 	AwaitAvailableNow(ctx context.Context, start Offset) error
+}
+
+// AvailableNowBatchWaiter is implemented by prefetching AvailableNow sources that read several
+// partitions (Kinesis shards) at their own pace. Under Trigger.AvailableNow the coordinator
+// calls AwaitAvailableNowBatch with the start of each batch; it returns once every partition
+// that can be read has data for the batch (or has been read to the end fixed by
+// PrepareForAvailableNow), so that each batch holds a part of every partition, not only of the
+// one fetched first (whose event times would move a watermark past the others' rows).
+type AvailableNowBatchWaiter interface {
+	AwaitAvailableNowBatch(ctx context.Context, start Offset) error
 }
 
 // Limiter is implemented by sources that have their own default limit per batch (such as a

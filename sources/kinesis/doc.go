@@ -152,11 +152,13 @@
 // shards that end are read too. LatestOffset then stops advancing and the query stops. As the
 // reference notes, records whose arrival time is close to the recorded time may be left to the
 // next run (the recorded time is the local clock; arrival times are Kinesis'). Each batch waits
-// until every shard has been prefetched up to that end, or fetchBufferSize is full, so that a
-// batch of a backlog holds every shard's part of it (an event-time watermark moved by one
-// shard's rows would otherwise make the others' late). Trigger.Once, deprecated (use
-// AvailableNow), fixes the same end and waits the same way, then runs it as one batch
-// (children of shards that end in it are left for the next run).
+// until every shard that can be read has fetched data for it (or has been read to that end),
+// so that a batch of a backlog holds a part of every shard, not only of the one fetched first
+// (an event-time watermark moved by its rows would make the others' late); a batch holds what
+// one round of fetches brings, so memory stays bounded by that, not by fetchBufferSize.
+// Trigger.Once, deprecated (use AvailableNow), fixes the same end and waits until all of it is
+// prefetched (or fetchBufferSize is full), then runs it as one batch (children of shards that
+// end in it are left for the next run).
 //
 // Under ProcessingTime a batch takes what has been prefetched when it starts, so while a query
 // catches up on a backlog, shards may be read at different paces: give WithWatermark a delay

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/google/go-cmp/cmp"
 
@@ -497,5 +499,69 @@ func TestCoalesce(t *testing.T) {
 			t.Errorf("threshold %d bin %d: %d batches, %d rows, %v; want %d batches", tt.threshold, tt.bin, n, rows, err, tt.batches)
 		}
 		s.Close(t.Context())
+	}
+}
+
+// TestFakeAvailableNowBatchHoldsEveryShard: under AvailableNow, AwaitAvailableNowBatch waits
+// until every shard that can be read has data for the batch, so that a shard whose first
+// answer comes late is not left out of the batch (LatestOffset alone offers the first shard
+// read up to the recorded time); then each batch holds both shards until one is read through.
+func TestFakeAvailableNowBatchHoldsEveryShard(t *testing.T) {
+	f := newFakeAPI()
+	f.create("s", 2)
+	past := time.Now().Add(-time.Minute)
+	for i := range 2 {
+		id := fmt.Sprintf("shardId-%012d", i)
+		for j := range 30 {
+			f.put("s", id, past, "k", []byte(fmt.Sprintf("r-%d-%02d", i, j)))
+		}
+		// A record after the recorded time: the first answer that holds it ends the shard's
+		// AvailableNow reading at once.
+		f.put("s", id, time.Now().Add(time.Hour), "k", []byte("later"))
+	}
+	var delayed atomic.Bool
+	f.hook = func(op string, in any) error {
+		if g, ok := in.(*kinesis.GetRecordsInput); ok && strings.Contains(aws.ToString(g.ShardIterator), "shardId-000000000001") && delayed.CompareAndSwap(false, true) {
+			time.Sleep(time.Second) // the second shard's first answer comes late
+		}
+		return nil
+	}
+	o := fakeOptions(f, "s")
+	o.InitialPosition = InitialPosition{Kind: TrimHorizon}
+	o.MaxRecordsPerFetch = 100
+	o.MaxFetchDuration = time.Hour // only AvailableNow (or a full buffer) releases data here
+	s, _ := openSource(t, o)
+	if err := s.PrepareForAvailableNow(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	cur, err := s.InitialOffset(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []row
+	for batch := 0; ; batch++ {
+		if err := s.AwaitAvailableNowBatch(ctx, cur); err != nil {
+			t.Fatal(err)
+		}
+		got, end := step(t, ctx, s, cur)
+		if bytes.Equal(end, cur) {
+			break
+		}
+		if batch == 0 {
+			shards := map[string]int{}
+			for _, r := range got {
+				shards[r.ShardID]++
+			}
+			if len(shards) != 2 {
+				t.Errorf("the first batch holds %v; want rows of both shards", shards)
+			}
+		}
+		all = append(all, got...)
+		cur = end
+	}
+	if len(all) != 60 {
+		t.Errorf("%d rows in all; want 60", len(all))
 	}
 }

@@ -643,6 +643,51 @@ func (s *Source) AwaitAvailableNow(ctx context.Context, start sources.Offset) er
 	}
 }
 
+// AwaitAvailableNowBatch implements sources.AvailableNowBatchWaiter: after
+// PrepareForAvailableNow it adopts start and waits until every shard that may be read now has
+// fetched data for the next batch, or has been read up to the recorded time or to its end (or
+// the buffer is full), then releases what is buffered, so that the batch holds a part of every
+// shard. It does not wait for the shards to be read through, as AwaitAvailableNow does for
+// Trigger.Once: a backlog is read in batches of what one round of fetches brings.
+func (s *Source) AwaitAvailableNowBatch(ctx context.Context, start sources.Offset) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.an {
+		return errors.New("kinesis: AwaitAvailableNowBatch before PrepareForAvailableNow")
+	}
+	if err := s.errLocked(); err != nil {
+		return err
+	}
+	if err := s.adoptLocked(start); err != nil {
+		return err
+	}
+	for {
+		if err := s.errLocked(); err != nil {
+			return err
+		}
+		s.releaseLocked(s.now())
+		if s.bufBytes >= s.opts.FetchBufferSize || s.anFinishedLocked() {
+			return nil
+		}
+		ready := true
+		for _, sh := range s.shards {
+			if len(sh.blocks) == 0 && s.fetchableLocked(sh) && !sh.anDone {
+				ready = false // a shard that may be read has nothing for the batch yet
+				break
+			}
+		}
+		if ready {
+			for _, sh := range s.shards {
+				sh.released = len(sh.blocks)
+			}
+			return nil
+		}
+		if err := s.waitChangeLocked(ctx); err != nil {
+			return err
+		}
+	}
+}
+
 // waitChangeLocked releases s.mu until the buffer changes (s.changed), 50 ms pass, or ctx or
 // the source ends; it returns ctx's error.
 func (s *Source) waitChangeLocked(ctx context.Context) error {
