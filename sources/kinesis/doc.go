@@ -154,8 +154,10 @@
 // next run (the recorded time is the local clock; arrival times are Kinesis'). Each batch waits
 // until every shard that can be read has fetched data for it (or has been read to that end),
 // so that a batch of a backlog holds a part of every shard, not only of the one fetched first
-// (an event-time watermark moved by its rows would make the others' late); a batch holds what
-// one round of fetches brings, so memory stays bounded by that, not by fetchBufferSize.
+// (an event-time watermark moved by its rows would make the others' late). A batch so holds at
+// least one GetRecords answer of every shard (up to maxRecordsPerFetch records each) and what
+// was fetched while waiting for the slowest, within fetchBufferSize: with many shards, lower
+// maxRecordsPerFetch for smaller batches.
 // Trigger.Once, deprecated (use AvailableNow), fixes the same end and waits until all of it is
 // prefetched (or fetchBufferSize is full), then runs it as one batch (children of shards that
 // end in it are left for the next run).
