@@ -309,7 +309,7 @@ func TestFakeFaults(t *testing.T) {
 	putKeys(f, "s", "shardId-000000000000", next, 300, "a")
 	putKeys(f, "s", "shardId-000000000001", next, 300, "b")
 	var mu sync.Mutex
-	n := 0
+	calls := map[string]int{} // per shard: a global count could fault one shard's every call
 	faults := []error{
 		&types.ProvisionedThroughputExceededException{Message: aws.String("Rate exceeded")},
 		&types.KMSThrottlingException{Message: aws.String("slow down")},
@@ -318,14 +318,20 @@ func TestFakeFaults(t *testing.T) {
 		&types.InternalFailureException{Message: aws.String("oops")},
 		errors.New("read tcp 127.0.0.1:1->127.0.0.1:2: use of closed network connection"),
 	}
-	f.hook = func(op string, _ any) error {
-		if op != "GetRecords" && op != "GetShardIterator" {
+	f.hook = func(op string, in any) error {
+		var shard string
+		switch in := in.(type) {
+		case *kinesis.GetRecordsInput:
+			shard = strings.Split(aws.ToString(in.ShardIterator), "|")[1] // the fake's iterators: stream|shard|index
+		case *kinesis.GetShardIteratorInput:
+			shard = aws.ToString(in.ShardId)
+		default:
 			return nil
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		n++
-		if n%2 == 0 {
+		calls[shard]++
+		if n := calls[shard]; n%2 == 0 {
 			return faults[(n/2)%len(faults)]
 		}
 		return nil
