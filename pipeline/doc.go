@@ -20,6 +20,12 @@
 // *ValidationError, once the sources are open and the schema is inferred or read back from the
 // checkpoint.
 //
+// # Column names
+//
+// Column names are case-sensitive everywhere (Select, Drop, WithColumnRenamed, GroupBy, CEL
+// expressions), as Spark with spark.sql.caseSensitive=true; Spark's default resolves names
+// regardless of case. Drop and WithColumnRenamed ignore a name that is not a column, as Spark.
+//
 // # State
 //
 // GroupBy().Agg(), DropDuplicates, WithWatermark and Window are Spark's stateful streaming
