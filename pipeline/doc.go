@@ -24,7 +24,8 @@
 //
 // Column names are case-sensitive everywhere (Select, Drop, WithColumnRenamed, GroupBy, CEL
 // expressions), as Spark with spark.sql.caseSensitive=true; Spark's default resolves names
-// regardless of case. Drop and WithColumnRenamed ignore a name that is not a column, as Spark.
+// regardless of case (Map's untagged struct fields are the exception, as encoding/json's). Drop and
+// WithColumnRenamed ignore a name that is not a column, as Spark.
 //
 // # State
 //
