@@ -22,10 +22,10 @@
 //
 // # Column names
 //
-// Column names are case-sensitive everywhere (Select, Drop, WithColumnRenamed, GroupBy, CEL
-// expressions), as Spark with spark.sql.caseSensitive=true; Spark's default resolves names
-// regardless of case (Map's untagged struct fields are the exception, as encoding/json's). Drop and
-// WithColumnRenamed ignore a name that is not a column, as Spark.
+// Column names are case-sensitive (Select, Drop, WithColumnRenamed, GroupBy, CEL expressions),
+// as Spark with spark.sql.caseSensitive=true; Spark's default resolves names regardless of case.
+// Map's untagged struct fields are the exception, matched as encoding/json matches them. Drop
+// and WithColumnRenamed ignore a name that is not a column, as Spark does.
 //
 // # State
 //
