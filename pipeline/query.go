@@ -512,39 +512,42 @@ func (q *Query) loop(ctx context.Context) error {
 
 // awaitAvailableNow waits, for every source that fetches ahead (sources.AvailableNowWaiter,
 // once prepared for AvailableNow), until it can offer all the data up to the end fixed by
-// PrepareForAvailableNow from where the next batch starts, or its buffer is full.
+// PrepareForAvailableNow from where the next batch starts, or its buffer is full (Once).
 func (q *Query) awaitAvailableNow(ctx context.Context) error {
-	for i, sp := range q.pl.paths {
-		_, ok1 := sp.source.(sources.AvailableNow)
-		w, ok2 := sp.source.(sources.AvailableNowWaiter)
-		if !ok1 || !ok2 {
-			continue
+	return q.awaitSources(ctx, "wait for the data available now", func(src sources.Source) func(context.Context, sources.Offset) error {
+		_, an := src.(sources.AvailableNow)
+		if w, ok := src.(sources.AvailableNowWaiter); ok && an {
+			return w.AwaitAvailableNow
 		}
-		start, err := q.startOf(ctx, i)
-		if err != nil {
-			return err
-		}
-		if err := w.AwaitAvailableNow(ctx, start); err != nil {
-			return fmt.Errorf("sluice: source %s: wait for the data available now: %w", sp.source.Description(), err)
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // awaitAvailableNowBatch waits, for every source that implements
 // sources.AvailableNowBatchWaiter, until the next batch can hold data of each of its partitions.
 func (q *Query) awaitAvailableNowBatch(ctx context.Context) error {
+	return q.awaitSources(ctx, "wait for the next batch's data", func(src sources.Source) func(context.Context, sources.Offset) error {
+		if w, ok := src.(sources.AvailableNowBatchWaiter); ok {
+			return w.AwaitAvailableNowBatch
+		}
+		return nil
+	})
+}
+
+// awaitSources calls the wait that waitOf returns for each source (nil: none) with where the
+// source's next batch starts.
+func (q *Query) awaitSources(ctx context.Context, what string, waitOf func(sources.Source) func(context.Context, sources.Offset) error) error {
 	for i, sp := range q.pl.paths {
-		w, ok := sp.source.(sources.AvailableNowBatchWaiter)
-		if !ok {
+		wait := waitOf(sp.source)
+		if wait == nil {
 			continue
 		}
 		start, err := q.startOf(ctx, i)
 		if err != nil {
 			return err
 		}
-		if err := w.AwaitAvailableNowBatch(ctx, start); err != nil {
-			return fmt.Errorf("sluice: source %s: wait for the next batch's data: %w", sp.source.Description(), err)
+		if err := wait(ctx, start); err != nil {
+			return fmt.Errorf("sluice: source %s: %s: %w", sp.source.Description(), what, err)
 		}
 	}
 	return nil

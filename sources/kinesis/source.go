@@ -616,10 +616,20 @@ func (s *Source) Commit(_ context.Context, end sources.Offset) error {
 // read up to the recorded time and all of it is released, so that LatestOffset(start) offers
 // it in one batch (Trigger.Once); or until fetchBufferSize is full, which bounds the batch.
 func (s *Source) AwaitAvailableNow(ctx context.Context, start sources.Offset) error {
+	return s.awaitUntil(ctx, start, "AwaitAvailableNow", func() bool {
+		// Done when everything is fetched, or when the buffer is full: nothing more can be
+		// fetched before the batch commits, and the batch holds what fetchBufferSize allows.
+		return s.anFinishedLocked() || s.bufBytes >= s.opts.FetchBufferSize
+	})
+}
+
+// awaitUntil adopts start after PrepareForAvailableNow, then waits until done (called with
+// s.mu held, after the ready blocks are released) is true, the source fails or ctx ends.
+func (s *Source) awaitUntil(ctx context.Context, start sources.Offset, what string, done func() bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.an {
-		return errors.New("kinesis: AwaitAvailableNow before PrepareForAvailableNow")
+		return fmt.Errorf("kinesis: %s before PrepareForAvailableNow", what)
 	}
 	if err := s.errLocked(); err != nil {
 		return err
@@ -632,9 +642,7 @@ func (s *Source) AwaitAvailableNow(ctx context.Context, start sources.Offset) er
 			return err
 		}
 		s.releaseLocked(s.now())
-		// Done when everything is fetched, or when the buffer is full: nothing more can be
-		// fetched before the batch commits, and the batch holds what fetchBufferSize allows.
-		if s.anFinishedLocked() || s.bufBytes >= s.opts.FetchBufferSize {
+		if done() {
 			return nil
 		}
 		if err := s.waitChangeLocked(ctx); err != nil {
@@ -650,42 +658,20 @@ func (s *Source) AwaitAvailableNow(ctx context.Context, start sources.Offset) er
 // shard. It does not wait for the shards to be read through, as AwaitAvailableNow does for
 // Trigger.Once: a backlog is read in batches of what one round of fetches brings.
 func (s *Source) AwaitAvailableNowBatch(ctx context.Context, start sources.Offset) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.an {
-		return errors.New("kinesis: AwaitAvailableNowBatch before PrepareForAvailableNow")
-	}
-	if err := s.errLocked(); err != nil {
-		return err
-	}
-	if err := s.adoptLocked(start); err != nil {
-		return err
-	}
-	for {
-		if err := s.errLocked(); err != nil {
-			return err
-		}
-		s.releaseLocked(s.now())
+	return s.awaitUntil(ctx, start, "AwaitAvailableNowBatch", func() bool {
 		if s.bufBytes >= s.opts.FetchBufferSize || s.anFinishedLocked() {
-			return nil
+			return true
 		}
-		ready := true
 		for _, sh := range s.shards {
 			if len(sh.blocks) == 0 && s.fetchableLocked(sh) && !sh.anDone {
-				ready = false // a shard that may be read has nothing for the batch yet
-				break
+				return false // a shard that may be read has nothing for the batch yet
 			}
 		}
-		if ready {
-			for _, sh := range s.shards {
-				sh.released = len(sh.blocks)
-			}
-			return nil
+		for _, sh := range s.shards {
+			sh.released = len(sh.blocks)
 		}
-		if err := s.waitChangeLocked(ctx); err != nil {
-			return err
-		}
-	}
+		return true
+	})
 }
 
 // waitChangeLocked releases s.mu until the buffer changes (s.changed), 50 ms pass, or ctx or
