@@ -11,3 +11,10 @@ func SetListenerWait(t *testing.T, d time.Duration) {
 	listenerWait = d
 	t.Cleanup(func() { listenerWait = old })
 }
+
+// SetIdleProgressInterval shortens how often an idle query reports progress.
+func SetIdleProgressInterval(t *testing.T, d time.Duration) {
+	old := idleProgressInterval
+	idleProgressInterval = d
+	t.Cleanup(func() { idleProgressInterval = old })
+}

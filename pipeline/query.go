@@ -34,7 +34,7 @@ const pollingDelay = 10 * time.Millisecond
 
 // idleProgressInterval is how often a query with no new data still reports progress (Spark's
 // spark.sql.streaming.noDataProgressEventInterval).
-const idleProgressInterval = 10 * time.Second
+var idleProgressInterval = 10 * time.Second // a variable for the tests
 
 // recentProgressSize is how many progress reports a query keeps.
 const recentProgressSize = 100
@@ -625,7 +625,8 @@ func (q *Query) step(ctx context.Context) (ran bool, err error) {
 	b.dur["latestOffset"] = time.Since(t0).Milliseconds()
 	if !newData && !q.needsNoDataBatch() {
 		q.setStatus("Waiting for data to arrive", false, false)
-		q.idleProgress()
+		b.dur["triggerExecution"] = time.Since(b.started).Milliseconds()
+		q.idleProgress(b.dur)
 		return false, nil
 	}
 	q.setStatus("Processing new data", true, true)
@@ -911,8 +912,9 @@ func (q *Query) report(b *batchPlan, inRows []atomic.Int64, outRows int64) {
 }
 
 // idleProgress reports a no-data progress under ProcessingTime when no progress was reported
-// for idleProgressInterval, as Spark does.
-func (q *Query) idleProgress() {
+// for idleProgressInterval, as Spark does, with the durations of the trigger that found no data
+// (latestOffset, triggerExecution).
+func (q *Query) idleProgress(dur map[string]int64) {
 	if _, ok := q.pl.trigger.(processingTime); !ok {
 		return
 	}
@@ -924,7 +926,7 @@ func (q *Query) idleProgress() {
 		return
 	}
 	prog := QueryProgress{ID: q.id, RunID: q.runID, Name: q.pl.name, Timestamp: now.UTC().Format("2006-01-02T15:04:05.000Z"),
-		BatchID: q.nextID, DurationMs: map[string]int64{}, StateOperators: []StateOperatorProgress{},
+		BatchID: q.nextID, DurationMs: dur, StateOperators: []StateOperatorProgress{},
 		Sink: SinkProgress{Description: q.pl.sinkDesc}}
 	for i, sp := range q.pl.paths {
 		spg := SourceProgress{Description: sp.source.Description(), StartOffset: q.starts[i], EndOffset: q.starts[i], LatestOffset: q.starts[i]}

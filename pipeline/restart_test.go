@@ -426,3 +426,36 @@ func TestCloseFromListener(t *testing.T) {
 		t.Errorf("%d queries active after Close", n)
 	}
 }
+
+// TestIdleProgress: a ProcessingTime query without new data reports a progress now and then,
+// as Spark does, for the batch it would run next, with no rows and the durations of the trigger
+// that found nothing (latestOffset, triggerExecution).
+func TestIdleProgress(t *testing.T) {
+	pipeline.SetIdleProgressInterval(t, 50*time.Millisecond)
+	p := pipeline.New(pipeline.WithLogger(testkit.Logger(t)))
+	defer p.Close(context.Background())
+	q, err := p.ReadStream().Source(newScript([][]event{{{ts: 1, word: "a"}}})).Load().
+		WriteStream().Format("memory").QueryName("idle").Trigger(pipeline.ProcessingTime(10 * time.Millisecond)).
+		Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("no idle progress in 20s: %v", q.RecentProgress())
+		}
+		if pr := q.LastProgress(); pr != nil && pr.BatchID == 1 {
+			if pr.NumInputRows != 0 || len(pr.StateOperators) != 0 {
+				t.Errorf("idle progress %s", pr.JSON())
+			}
+			for _, k := range []string{"latestOffset", "triggerExecution"} {
+				if _, ok := pr.DurationMs[k]; !ok {
+					t.Errorf("idle progress lacks durationMs.%s: %s", k, pr.JSON())
+				}
+			}
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
