@@ -131,6 +131,11 @@ func (a Agg) Name() string {
 // String describes the aggregate for Explain: "sum(bytes)", or "sum(bytes) AS total" when
 // renamed.
 func (a Agg) String() string {
+	if a.fn == aggCount && strings.TrimSpace(a.expr) == "*" && a.alias == "count" {
+		// GroupBy(...).Count(): described as before count(*) was named count(1), so that the
+		// operator's name, which checkpoints record, is unchanged.
+		return "count"
+	}
 	if a.alias != "" && a.alias != a.defaultName() {
 		return a.defaultName() + " AS " + a.alias
 	}
