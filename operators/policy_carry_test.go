@@ -280,3 +280,46 @@ func TestSelectQuotedNames(t *testing.T) {
 		t.Errorf("duplicates: %v", err)
 	}
 }
+
+// Window keeps, with a null window, a row whose time is null because an earlier transform
+// failed (it carries an error under ErrorColumn); other rows with a null time are dropped, as
+// Spark's window() drops them.
+func TestWindowKeepsErrorRows(t *testing.T) {
+	mem := checkedAlloc(t)
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "ts", Type: &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}, Nullable: true},
+		{Name: "e", Type: arrow.BinaryTypes.String, Nullable: true},
+	}, nil)
+	in, _, err := array.RecordFromJSON(mem, schema, strings.NewReader(`[
+		{"ts": null, "e": "cast ts to timestamp: \"bogus\" is not a valid timestamp"},
+		{"ts": 1500, "e": null},
+		{"ts": null, "e": null}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Release()
+	for _, tc := range []struct {
+		slide    time.Duration
+		windowed int // windows of the row at 1.5 s
+	}{{0, 1}, {500 * time.Millisecond, 2}} {
+		slide := tc.slide
+		out, err := run(t, mem, operators.Window("ts", time.Second, slide, operators.Options{OnError: operators.ErrorColumn("e")}), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kept, windowed int
+		for _, r := range out.rows {
+			if strings.Contains(r, "bogus") {
+				kept++
+				if !strings.HasSuffix(r, "| NULL") {
+					t.Errorf("slide %s: the error row %q has a window", slide, r)
+				}
+			} else {
+				windowed++
+			}
+		}
+		if kept != 1 || windowed != tc.windowed {
+			t.Errorf("slide %s: rows %q; want the error row once and the timed row's windows", slide, out.rows)
+		}
+	}
+}

@@ -42,13 +42,15 @@ var winStructType = arrow.StructOf(
 // The other columns are passed through without copying for tumbling windows and gathered for
 // sliding ones.
 //
-// A row whose time is null belongs to no window and is dropped, as Spark's window() does.
+// A row whose time is null belongs to no window and is dropped, as Spark's window() does,
+// except, under ErrorColumn, a row that carries an error (its time is null because an earlier
+// transform failed): it is kept once, with a null window, so that the error reaches the sink.
 //
 // When timeCol carries WatermarkDelayKey (it comes from WithWatermark), the window column
 // carries it too: a stateful aggregation keyed by the window judges lateness and evicts its
 // state by window.end. timeCol may be a timestamp of any unit; sub-microsecond parts are
-// dropped. size and slide must be whole microseconds. o is accepted for uniformity with the
-// other operators; no row can fail, so its error policy never applies.
+// dropped. size and slide must be whole microseconds. No row can fail; o's error policy only
+// says which rows carry an error.
 func Window(timeCol string, size, slide time.Duration, o Options) Operator {
 	w := &windowOp{col: timeCol, size: size, slide: slide, opts: o}
 	w.plans.build = w.plan
@@ -198,9 +200,20 @@ func (w *windowOp) Process(ctx context.Context, in arrow.RecordBatch, emit Emit)
 		rows, starts, valid, chunkBytes = rows[:0], starts[:0], valid[:0], 0
 		return err
 	}
+	carried := carriedErrors(in, w.opts.OnError.errorColumn()) // rows that carry an error: kept
 	vals := times.TimestampValues()
 	for i, v := range vals {
 		if times.IsNull(i) {
+			if carried != nil && carried.IsValid(i) {
+				// Its time is null because an earlier transform failed: kept once, with a null
+				// window, so that the error reaches the sink (see ErrorColumn).
+				if len(rows) >= explodeMaxRows {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+				rows, starts, valid = append(rows, i), append(starts, 0), append(valid, false)
+			}
 			continue // no window
 		}
 		t := evtMicros(int64(v), p.unit)

@@ -156,8 +156,11 @@
 // so that a batch of a backlog holds a part of every shard, not only of the one fetched first
 // (an event-time watermark moved by its rows would make the others' late). A batch so holds at
 // least one GetRecords answer of every shard (up to maxRecordsPerFetch records each) and what
-// was fetched while waiting for the slowest, within fetchBufferSize: with many shards, lower
-// maxRecordsPerFetch for smaller batches.
+// was fetched while waiting for the slowest, within fetchBufferSize. A lower maxRecordsPerFetch
+// makes batches smaller, but when shards hold unequal backlogs each batch then takes about the
+// same number of records from each, so the fullest shard falls behind the others in event time
+// and a watermark driven by them can make its rows late: give WithWatermark a delay that covers
+// the backlog's skew, or keep maxRecordsPerFetch high.
 // Trigger.Once, deprecated (use AvailableNow), fixes the same end and waits until all of it is
 // prefetched (or fetchBufferSize is full), then runs it as one batch (children of shards that
 // end in it are left for the next run).
