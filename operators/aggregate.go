@@ -145,8 +145,8 @@ func (a Agg) String() string {
 // Aggregate groups the rows by the values of keys and computes aggs over each group (Spark's
 // groupBy(keys).agg(aggs)), keeping each group's state across micro-batches in the state
 // store. A key is a column name or a CEL expression, optionally followed by "AS name" as in
-// Select; its output column is named by the AS, else by the column name or the expression's
-// text. The output has the key columns, then one column per aggregate, one row per group.
+// Select; its output column is named by the AS, else by the column name, a struct field path's
+// last field ("geo.region" is "region", as in Spark), or the expression's text. The output has the key columns, then one column per aggregate, one row per group.
 // Null key values form a group of their own; keys may be empty (one group of all rows).
 //
 // The returned Operator is Stateful (StateKind Aggregation). Process only accumulates the
@@ -382,6 +382,9 @@ func (a *aggregate) plan(in *arrow.Schema) (*aggPlan, error) {
 		if err := aggKeyType(c.typ); err != nil {
 			fail("key %s: %w", src, err)
 			continue
+		}
+		if c.col < 0 {
+			name = exprName(k, name)
 		}
 		f := arrow.Field{Name: name, Type: c.typ, Nullable: true}
 		if c.col >= 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sluicedev/sluice/arrowbatch"
 	"github.com/sluicedev/sluice/operators"
 )
 
@@ -321,5 +322,30 @@ func TestWindowKeepsErrorRows(t *testing.T) {
 		if kept != 1 || windowed != tc.windowed {
 			t.Errorf("slide %s: rows %q; want the error row once and the timed row's windows", slide, out.rows)
 		}
+	}
+}
+
+// As in Spark, a struct field path selected or grouped by without AS is named by its last
+// field; other expressions by their text, and a column whose name has a dot keeps it.
+func TestFieldPathNames(t *testing.T) {
+	geo := arrow.StructOf(arrow.Field{Name: "lat", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+		arrow.Field{Name: "place", Type: arrow.StructOf(arrow.Field{Name: "name", Type: arrow.BinaryTypes.String, Nullable: true}), Nullable: true})
+	in := arrow.NewSchema([]arrow.Field{
+		{Name: "geo", Type: geo, Nullable: true},
+		{Name: "a.b", Type: arrow.PrimitiveTypes.Int64},
+	}, nil)
+	out, err := operators.Select([]string{"geo.lat", "geo.place.name", "geo.lat * 2.0", "a.b", "geo.lat AS x"}, operators.Options{}).OutputSchema(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"lat", "name", "geo.lat * 2.0", "a.b", "x"}, arrowbatch.FieldNames(out)); diff != "" {
+		t.Errorf("Select names (-want +got):\n%s", diff)
+	}
+	agg, err := operators.Aggregate([]string{"geo.place.name"}, []operators.Agg{operators.Count("*")}, operators.Options{}).OutputSchema(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"name", "count(1)"}, arrowbatch.FieldNames(agg)); diff != "" {
+		t.Errorf("GroupBy names (-want +got):\n%s", diff)
 	}
 }

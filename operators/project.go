@@ -189,11 +189,24 @@ func parseSelectItem(item string) (src, name string) {
 	return item, unquote(item)
 }
 
+// fieldPath matches a struct field path: a column and its fields, "geo.place.name".
+var fieldPath = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$`)
+
+// exprName is the name of an expression's column without AS: as in Spark, a struct field path
+// is named by its last field ("geo.lat" is "lat"); another expression by its text.
+func exprName(item, name string) string {
+	if name == strings.TrimSpace(item) && fieldPath.MatchString(name) {
+		return name[strings.LastIndexByte(name, '.')+1:]
+	}
+	return name
+}
+
 // Select computes a new set of columns (Spark's select): each item is "*" (every input
 // column), a column name (as is, or in backticks: "`my col`", a backtick doubled inside), or a
 // CEL expression, each optionally followed by "AS name", where name is an identifier (letters,
 // digits and _, not starting with a digit) or any name in backticks ("AS `1st col`"). Columns
-// are passed through without copying; an expression's column is named by its AS, or by its
+// are passed through without copying; an expression's column is named by its AS, else, as in
+// Spark, a struct field path by its last field ("geo.lat" is "lat"), another expression by its
 // text. Unlike Spark, two output columns may not have the same name ("*" and a column of the
 // input, or the same column twice): give one an AS. An expression that fails for a row follows
 // o.OnError.
@@ -233,7 +246,7 @@ func Select(items []string, o Options) Operator {
 				out = append(out, it)
 				continue
 			}
-			it, err := exprItem(o.env(), in, name, src)
+			it, err := exprItem(o.env(), in, exprName(item, name), src)
 			if err != nil {
 				if m := badAlias.FindStringSubmatch(strings.TrimSpace(item)); m != nil && src == strings.TrimSpace(item) && selectable(o.env(), in, strings.TrimSpace(m[1])) {
 					err = fmt.Errorf("%q: invalid alias %q: an alias is a name of letters, digits and _ not starting with a digit, or any name in backticks (AS `%s`)", item, m[2], strings.ReplaceAll(m[2], "`", "``"))

@@ -92,8 +92,9 @@ func (s *Stream) Where(condition string) *Stream { return s.Filter(condition) }
 //
 // Columns are passed through without copying. A column name may be given in backticks
 // ("`my col`"), as may an AS name that is not an identifier ("AS `1st`"). An expression's
-// column is named by its AS, or by its text. Unlike Spark, two output columns may not have the
-// same name: Start reports it. See operators.Select.
+// column is named by its AS, else, as in Spark, a struct field path by its last field
+// ("geo.lat" is "lat"), another expression by its text. Unlike Spark, two output columns may
+// not have the same name: Start reports it. See operators.Select.
 func (s *Stream) Select(items ...string) *Stream {
 	return s.transformNew(func() operators.Operator { return operators.Select(items, s.options()) })
 }
