@@ -336,8 +336,10 @@ func (k *keepSchema) OutputSchema(in *arrow.Schema) (*arrow.Schema, error) {
 
 // Union returns the rows of s and of every other stream (Spark's union: all rows, duplicates
 // kept, columns matched by position). All streams must come from the same Pipeline and have the
-// same column types; the result has s's column names, and a column is nullable when it is in
-// any of the streams (the other streams' batches are relabelled, without copying).
+// same column types, compared as Spark compares them: structs and lists whose fields differ
+// only in names or nullability match. The result has s's column (and field) names, and a column
+// or field is nullable when it is in any of the streams (the other streams' batches are
+// relabelled, without copying).
 func (s *Stream) Union(others ...*Stream) *Stream {
 	n := &node{kind: unionNode, parents: []*node{s.n}}
 	for i, o := range others {

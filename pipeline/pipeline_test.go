@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluicedev/sluice/internal/testkit"
+	"github.com/sluicedev/sluice/operators"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -630,6 +631,66 @@ func TestUnionRelabels(t *testing.T) {
 	for _, s := range schemas {
 		if !strings.Contains(s, "x: type=int64, nullable") {
 			t.Errorf("batch schema %s; want x, nullable", s)
+		}
+	}
+}
+
+// TestUnionNestedShapes: as Spark's union (types compared structurally), structs whose fields
+// differ only in names or nullability are united: the result has the first input's names and
+// is nullable where any input is; the other input's arrays are relabelled without copying.
+func TestUnionNestedShapes(t *testing.T) {
+	mem := testkit.CheckedAlloc(t)
+	ctx := context.Background()
+	p := pipeline.New(pipeline.WithAllocator(mem), pipeline.WithLogger(testkit.Logger(t)))
+	defer p.Close(ctx)
+	structs := func(field string, nullable bool, base int64) *pipeline.Stream {
+		st := arrow.StructOf(arrow.Field{Name: field, Type: arrow.PrimitiveTypes.Int64, Nullable: nullable})
+		schema := arrow.NewSchema([]arrow.Field{
+			{Name: "s", Type: st, Nullable: true},
+			{Name: "l", Type: arrow.ListOfField(arrow.Field{Name: "item", Type: st, Nullable: nullable}), Nullable: true},
+		}, nil)
+		return p.ReadStream().Format("rate-micro-batch").Option("rowsPerBatch", "2").Load().
+			MapBatch(func(ctx context.Context, in arrow.RecordBatch) (arrow.RecordBatch, error) {
+				b := array.NewRecordBuilder(operators.Allocator(ctx), schema)
+				defer b.Release()
+				sb, lb := b.Field(0).(*array.StructBuilder), b.Field(1).(*array.ListBuilder)
+				eb := lb.ValueBuilder().(*array.StructBuilder)
+				for i := range int(in.NumRows()) {
+					sb.Append(true)
+					sb.FieldBuilder(0).(*array.Int64Builder).Append(base + int64(i))
+					lb.Append(true)
+					eb.Append(true)
+					eb.FieldBuilder(0).(*array.Int64Builder).Append(base + int64(i))
+				}
+				return b.NewRecordBatch(), nil
+			}, schema)
+	}
+	var got []string
+	var types []string
+	var mu sync.Mutex
+	q, err := structs("a", false, 0).Union(structs("b", true, 100)).WriteStream().
+		ForeachBatch(func(_ context.Context, rec arrow.RecordBatch, _ int64) error {
+			mu.Lock()
+			defer mu.Unlock()
+			types = append(types, rec.Schema().Field(0).Type.String()+" "+rec.Schema().Field(1).Type.String())
+			for i := range int(rec.NumRows()) {
+				got = append(got, rec.Column(0).ValueStr(i)+" "+rec.Column(1).ValueStr(i))
+			}
+			return nil
+		}).Option("checkpointLocation", t.TempDir()).Trigger(pipeline.AvailableNow()).Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := await(t, q); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if diff := cmp.Diff([]string{`{"a":0} [{"a":0}]`, `{"a":100} [{"a":100}]`, `{"a":101} [{"a":101}]`, `{"a":1} [{"a":1}]`}, got); diff != "" {
+		t.Errorf("rows (-want +got):\n%s", diff)
+	}
+	for _, ty := range types {
+		if ty != "struct<a: int64 nullable> list<item: struct<a: int64 nullable>, nullable>" {
+			t.Errorf("batch type %s; want the first input's names, nullable where any input is", ty)
 		}
 	}
 }

@@ -455,6 +455,7 @@ func unionSchema(ins []*arrow.Schema) *arrow.Schema {
 	for _, in := range ins[1:] {
 		for i := range fields {
 			fields[i].Nullable = fields[i].Nullable || in.Field(i).Nullable
+			fields[i].Type = mergeShape(fields[i].Type, in.Field(i).Type)
 		}
 	}
 	md := ins[0].Metadata()
@@ -484,9 +485,104 @@ func (c *conformOp) Process(_ context.Context, in arrow.RecordBatch, emit operat
 	if in.NumCols() != int64(u.NumFields()) {
 		return fmt.Errorf("Union: a batch with %d columns; the union has %d", in.NumCols(), u.NumFields())
 	}
-	out := array.NewRecordBatch(u, in.Columns(), in.NumRows())
+	cols := make([]arrow.Array, len(in.Columns()))
+	for i, col := range in.Columns() {
+		d := relabel(col.Data(), u.Field(i).Type)
+		cols[i] = array.MakeFromData(d)
+		d.Release()
+	}
+	defer func() {
+		for _, col := range cols {
+			col.Release()
+		}
+	}()
+	out := array.NewRecordBatch(u, cols, in.NumRows())
 	defer out.Release()
 	return emit(out)
+}
+
+// sameShape reports whether values of types a and b have the same layout: equal types, or
+// structs and lists whose fields differ only in names and nullability (Spark's union checks
+// the types structurally, ignoring them).
+func sameShape(a, b arrow.DataType) bool {
+	if arrow.TypeEqual(a, b) {
+		return true
+	}
+	switch at := a.(type) {
+	case *arrow.StructType:
+		bt, ok := b.(*arrow.StructType)
+		if !ok || at.NumFields() != bt.NumFields() {
+			return false
+		}
+		for i := range at.NumFields() {
+			if !sameShape(at.Field(i).Type, bt.Field(i).Type) {
+				return false
+			}
+		}
+		return true
+	case *arrow.ListType:
+		bt, ok := b.(*arrow.ListType)
+		return ok && sameShape(at.Elem(), bt.Elem())
+	case *arrow.LargeListType:
+		bt, ok := b.(*arrow.LargeListType)
+		return ok && sameShape(at.Elem(), bt.Elem())
+	case *arrow.FixedSizeListType:
+		bt, ok := b.(*arrow.FixedSizeListType)
+		return ok && at.Len() == bt.Len() && sameShape(at.Elem(), bt.Elem())
+	}
+	return false
+}
+
+// mergeShape returns a's type with the nested fields nullable where b's are (a and b have the
+// same shape); names are a's.
+func mergeShape(a, b arrow.DataType) arrow.DataType {
+	if arrow.TypeEqual(a, b) {
+		return a
+	}
+	merge := func(fa, fb arrow.Field) arrow.Field {
+		fa.Nullable = fa.Nullable || fb.Nullable
+		fa.Type = mergeShape(fa.Type, fb.Type)
+		return fa
+	}
+	switch at := a.(type) {
+	case *arrow.StructType:
+		bt := b.(*arrow.StructType)
+		fields := make([]arrow.Field, at.NumFields())
+		for i := range fields {
+			fields[i] = merge(at.Field(i), bt.Field(i))
+		}
+		return arrow.StructOf(fields...)
+	case *arrow.ListType:
+		return arrow.ListOfField(merge(at.ElemField(), b.(*arrow.ListType).ElemField()))
+	case *arrow.LargeListType:
+		return arrow.LargeListOfField(merge(at.ElemField(), b.(*arrow.LargeListType).ElemField()))
+	case *arrow.FixedSizeListType:
+		return arrow.FixedSizeListOfField(at.Len(), merge(at.ElemField(), b.(*arrow.FixedSizeListType).ElemField()))
+	}
+	return a
+}
+
+// relabel returns d's data as type dt, which has the same shape (see sameShape): the same
+// buffers, without copying.
+func relabel(d arrow.ArrayData, dt arrow.DataType) arrow.ArrayData {
+	if arrow.TypeEqual(d.DataType(), dt) {
+		d.Retain()
+		return d
+	}
+	var children []arrow.ArrayData
+	switch t := dt.(type) {
+	case *arrow.StructType:
+		for i, c := range d.Children() {
+			children = append(children, relabel(c, t.Field(i).Type))
+		}
+	case arrow.ListLikeType:
+		children = []arrow.ArrayData{relabel(d.Children()[0], t.Elem())}
+	}
+	out := array.NewData(dt, d.Len(), d.Buffers(), children, d.NullN(), d.Offset())
+	for _, c := range children {
+		c.Release()
+	}
+	return out
 }
 
 func unionCompatible(a, b *arrow.Schema) error {
@@ -497,7 +593,7 @@ func unionCompatible(a, b *arrow.Schema) error {
 		return fmt.Errorf("has %d columns, the first input has %d", b.NumFields(), a.NumFields())
 	}
 	for i := range a.NumFields() {
-		if !arrow.TypeEqual(a.Field(i).Type, b.Field(i).Type) {
+		if !sameShape(a.Field(i).Type, b.Field(i).Type) {
 			return fmt.Errorf("column %d (%s) has type %s, the first input's (%s) has %s", i+1, b.Field(i).Name, b.Field(i).Type, a.Field(i).Name, a.Field(i).Type)
 		}
 	}
