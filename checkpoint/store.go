@@ -58,10 +58,11 @@ type Dir struct {
 // left by an interrupted write are removed by Lock, once it holds the lock: before that they
 // may belong to a write in flight of the query that holds it.
 func NewDir(path string) (*Dir, error) {
-	path, err := LocalPath(path)
+	local, err := LocalPath(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("checkpoint: location %q: %w", path, err)
 	}
+	path = local
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
@@ -190,19 +191,19 @@ func LocalPath(location string) (string, error) {
 	}
 	if !strings.EqualFold(scheme, "file") {
 		if strings.HasPrefix(rest, "//") {
-			return "", fmt.Errorf("checkpoint: location %q: the %s:// scheme is not supported; give a local directory (or a file:// URL)", location, scheme)
+			return "", fmt.Errorf("the %s:// scheme is not supported; give a local directory (or a file:// URL)", scheme)
 		}
 		return location, nil // a relative path with a colon in its first segment
 	}
 	u, err := url.Parse(location)
 	if err != nil {
-		return "", fmt.Errorf("checkpoint: location %q: %w", location, err)
+		return "", err
 	}
 	if u.Host != "" && u.Host != "localhost" {
-		return "", fmt.Errorf("checkpoint: location %q: a file URL must name a local path (file:///dir), not host %q", location, u.Host)
+		return "", fmt.Errorf("a file URL must name a local path (file:///dir), not host %q", u.Host)
 	}
 	if u.Path == "" {
-		return "", fmt.Errorf("checkpoint: location %q names no directory", location)
+		return "", errors.New("the file URL names no directory")
 	}
 	return filepath.FromSlash(u.Path), nil
 }

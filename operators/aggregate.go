@@ -324,7 +324,7 @@ func (a *aggregate) OutputSchema(in *arrow.Schema) (*arrow.Schema, error) {
 // schema given to OutputSchema.
 func (a *aggregate) StateSchema() string {
 	if pl := a.declared.Load(); pl != nil && pl.out != nil {
-		return stateSchemaOf(pl.out.Fields())
+		return stateSchemaOf(pl.out)
 	}
 	return ""
 }

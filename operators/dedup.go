@@ -63,7 +63,7 @@ type dedupOp struct {
 	plans  perSchema[*dedupPlan]
 	evtKey atomic.Pointer[string]
 	// stateSchema describes the key columns (see StateSchemaReporter).
-	stateSchema atomicString
+	stateSchema atomic.Pointer[string]
 
 	mu      sync.Mutex // guards the fields below, and the store (which is not concurrency-safe)
 	st      state.Store
@@ -162,13 +162,19 @@ func (d *dedupOp) OutputSchema(in *arrow.Schema) (*arrow.Schema, error) {
 	for i, k := range p.keys {
 		keys[i] = in.Field(k)
 	}
-	d.stateSchema.Store(stateSchemaOf(keys))
+	desc := stateSchemaOf(arrow.NewSchema(keys, nil))
+	d.stateSchema.Store(&desc)
 	return in, nil
 }
 
 // StateSchema implements StateSchemaReporter: the key columns of the schema given to
 // OutputSchema.
-func (d *dedupOp) StateSchema() string { return d.stateSchema.Load() }
+func (d *dedupOp) StateSchema() string {
+	if s := d.stateSchema.Load(); s != nil {
+		return *s
+	}
+	return ""
+}
 
 // StateKind returns Deduplication.
 func (d *dedupOp) StateKind() StateKind { return Deduplication }
@@ -572,16 +578,4 @@ func dedupAppendString(dst []byte, s string) []byte {
 
 func dedupAppendBytes(dst []byte, b []byte) []byte {
 	return append(binary.AppendUvarint(dst, uint64(len(b))), b...)
-}
-
-// atomicString is a string read and written atomically ("" until stored).
-type atomicString struct{ p atomic.Pointer[string] }
-
-func (a *atomicString) Store(s string) { a.p.Store(&s) }
-
-func (a *atomicString) Load() string {
-	if s := a.p.Load(); s != nil {
-		return *s
-	}
-	return ""
 }

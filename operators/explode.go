@@ -100,13 +100,14 @@ func (e *explode) OutputSchema(in *arrow.Schema) (*arrow.Schema, error) {
 	return p.out, nil
 }
 
-// Explode's output is emitted in chunks, so that a row with a long list and long values does
-// not build one huge batch (each output row repeats the input row's values): a chunk has at
-// most explodeMaxRows rows and, in each column, at most explodeMaxBytes of variable-length
-// data (strings, binaries, lists), unless a single row exceeds it. Variables for the tests.
+// The output of Explode and of sliding Windows is emitted in chunks, so that a row repeated
+// many times with long values does not build one huge batch (each output row repeats the input
+// row's values): a chunk has at most chunkMaxRows rows and at most chunkMaxBytes of
+// variable-length data (strings, binaries, lists) in each column (Window: in all of them),
+// unless a single row exceeds it. Variables for the tests.
 var (
-	explodeMaxRows  = 64 * 1024
-	explodeMaxBytes = int64(64 << 20)
+	chunkMaxRows  = 64 * 1024
+	chunkMaxBytes = int64(64 << 20)
 )
 
 func (e *explode) Process(ctx context.Context, in arrow.RecordBatch, emit Emit) error {
@@ -188,7 +189,7 @@ func (e *explode) Process(ctx context.Context, in arrow.RecordBatch, emit Emit) 
 	for lo := 0; lo < len(rows); {
 		clear(used)
 		hi := lo
-		for hi < len(rows) && hi-lo < explodeMaxRows {
+		for hi < len(rows) && hi-lo < chunkMaxRows {
 			r := rows[hi]
 			fits := true
 			for k, it := range p.items {
@@ -199,7 +200,7 @@ func (e *explode) Process(ctx context.Context, in arrow.RecordBatch, emit Emit) 
 				case rowSizes[k] != nil:
 					n = rowSizes[k][r]
 				}
-				if n > 0 && used[k]+n > explodeMaxBytes && hi > lo {
+				if n > 0 && used[k]+n > chunkMaxBytes && hi > lo {
 					fits = false
 				}
 				used[k] += n
@@ -209,7 +210,7 @@ func (e *explode) Process(ctx context.Context, in arrow.RecordBatch, emit Emit) 
 				for _, f := range failed[r] {
 					n += int64(len(f.message())) + 2
 				}
-				if n > 0 && used[len(p.items)]+n > explodeMaxBytes && hi > lo {
+				if n > 0 && used[len(p.items)]+n > chunkMaxBytes && hi > lo {
 					fits = false
 				}
 				used[len(p.items)] += n

@@ -34,14 +34,14 @@ func (a *peakAllocator) Reallocate(n int, b []byte) []byte {
 func (a *peakAllocator) Free(b []byte) { a.add(-len(b)); a.Allocator.Free(b) }
 
 func setExplodeLimits(t *testing.T, rows int, bytes int64) {
-	r, b := explodeMaxRows, explodeMaxBytes
-	explodeMaxRows, explodeMaxBytes = rows, bytes
-	t.Cleanup(func() { explodeMaxRows, explodeMaxBytes = r, b })
+	r, b := chunkMaxRows, chunkMaxBytes
+	chunkMaxRows, chunkMaxBytes = rows, bytes
+	t.Cleanup(func() { chunkMaxRows, chunkMaxBytes = r, b })
 }
 
 // A long line of many words: each output row repeats the line, so one output batch would hold
 // words × line length bytes (beyond 2 GiB, an int32 offset overflow). The output comes in
-// chunks of at most explodeMaxBytes per column, in order, and the peak memory is one chunk.
+// chunks of at most chunkMaxBytes per column, in order, and the peak memory is one chunk.
 func TestExplodeChunksLongLine(t *testing.T) {
 	setExplodeLimits(t, 1<<20, 1<<20)
 	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())

@@ -76,14 +76,8 @@ type StateSchemaReporter interface {
 	StateSchema() string
 }
 
-// stateSchemaOf describes fields as "name type, ...".
-func stateSchemaOf(fields []arrow.Field) string {
-	parts := make([]string, len(fields))
-	for i, f := range fields {
-		parts[i] = f.Name + " " + f.Type.String()
-	}
-	return strings.Join(parts, ", ")
-}
+// stateSchemaOf describes a schema's columns as "name type, ...".
+func stateSchemaOf(s *arrow.Schema) string { return strings.Join(fieldList(s), ", ") }
 
 // StateMetrics is a stateful operator's report on a batch, with the names of Spark's
 // StateOperatorProgress.

@@ -168,7 +168,7 @@ func (w *windowOp) Process(ctx context.Context, in arrow.RecordBatch, emit Emit)
 
 	// Sliding windows, or times with nulls: the input row of each output row, and its window's
 	// start (µs). Each input row is repeated once per window, with all its columns, so the
-	// output is emitted in chunks, as Explode's (explodeMaxRows rows, explodeMaxBytes of
+	// output is emitted in chunks, as Explode's (chunkMaxRows rows, chunkMaxBytes of
 	// variable-length data): a batch of wide rows over many windows per row must not be built
 	// as one.
 	perRow := int((p.size + p.slide - 1) / p.slide)
@@ -187,7 +187,7 @@ func (w *windowOp) Process(ctx context.Context, in arrow.RecordBatch, emit Emit)
 			rowBytes[i] += valueBytes(c, i)
 		}
 	}
-	capacity := min(n*perRow, explodeMaxRows)
+	capacity := min(n*perRow, chunkMaxRows)
 	rows := make([]int, 0, capacity)
 	starts := make([]int64, 0, capacity)
 	valid := make([]bool, 0, capacity)
@@ -207,7 +207,7 @@ func (w *windowOp) Process(ctx context.Context, in arrow.RecordBatch, emit Emit)
 			if carried != nil && carried.IsValid(i) {
 				// Its time is null because an earlier transform failed: kept once, with a null
 				// window, so that the error reaches the sink (see ErrorColumn).
-				if len(rows) >= explodeMaxRows {
+				if len(rows) >= chunkMaxRows {
 					if err := flush(); err != nil {
 						return err
 					}
@@ -218,7 +218,7 @@ func (w *windowOp) Process(ctx context.Context, in arrow.RecordBatch, emit Emit)
 		}
 		t := evtMicros(int64(v), p.unit)
 		for s := t - evtFloorMod(t, p.slide); s > t-p.size; s -= p.slide {
-			if len(rows) > 0 && (len(rows) >= explodeMaxRows || rowBytes != nil && chunkBytes+rowBytes[i] > explodeMaxBytes) {
+			if len(rows) > 0 && (len(rows) >= chunkMaxRows || rowBytes != nil && chunkBytes+rowBytes[i] > chunkMaxBytes) {
 				if err := flush(); err != nil {
 					return err
 				}

@@ -12,7 +12,7 @@ import (
 )
 
 // Sliding windows repeat each row, with all its columns, once per window: the output of a batch
-// of wide rows comes in chunks (explodeMaxRows rows, explodeMaxBytes of variable-length data),
+// of wide rows comes in chunks (chunkMaxRows rows, chunkMaxBytes of variable-length data),
 // in order, each row with the same windows as in one batch, and the peak memory is one chunk.
 func TestWindowChunks(t *testing.T) {
 	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
@@ -34,9 +34,9 @@ func TestWindowChunks(t *testing.T) {
 	defer in.Release()
 
 	run := func(maxRows int, maxBytes int64) (batches int, windows []string, peak int) {
-		r, by := explodeMaxRows, explodeMaxBytes
-		explodeMaxRows, explodeMaxBytes = maxRows, maxBytes
-		defer func() { explodeMaxRows, explodeMaxBytes = r, by }()
+		r, by := chunkMaxRows, chunkMaxBytes
+		chunkMaxRows, chunkMaxBytes = maxRows, maxBytes
+		defer func() { chunkMaxRows, chunkMaxBytes = r, by }()
 		op := Window("ts", 10*time.Minute, 10*time.Second, Options{})
 		if _, err := op.OutputSchema(schema); err != nil {
 			t.Fatal(err)

@@ -280,7 +280,7 @@ func parsePath(p string) (location, error) {
 	if strings.HasPrefix(lower, "file:") { // file:///dir or file:/dir, as Spark's Hadoop paths
 		local, err := checkpoint.LocalPath(p)
 		if err != nil {
-			return location{}, errors.New(strings.TrimPrefix(err.Error(), "checkpoint: location "))
+			return location{}, err
 		}
 		return location{local: local}, nil
 	}
